@@ -200,6 +200,8 @@ func (s *Store) openPostgres(ctx context.Context, o Options) error {
 	}
 	s.db, s.d = db, dialect{postgres: true}
 	s.listenCfg = cfg.Copy()
+	// Named so operators (and tests) can tell it in pg_stat_activity.
+	s.listenCfg.RuntimeParams["application_name"] = "ztgate-listener " + o.Node
 	return nil
 }
 

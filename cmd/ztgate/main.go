@@ -1,0 +1,34 @@
+// Command ztgate is a self-hosted zero trust access platform in one binary.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztgate/ztgate/internal/buildinfo"
+	"github.com/ztgate/ztgate/internal/config"
+	"github.com/ztgate/ztgate/internal/control"
+	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/serve"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "ztgate",
+		Short:         "ztgate: zero trust access to your applications, services and devices",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), control.Command(), buildinfo.Command())
+	if err := root.Execute(); err != nil {
+		var exit *config.ExitError
+		if errors.As(err, &exit) { // already reported
+			os.Exit(exit.Code)
+		}
+		fmt.Fprintln(os.Stderr, "ztgate:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,173 @@
+package serve
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ztgate/ztgate/internal/buildinfo"
+)
+
+func (n *node) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", n.m.instrument("healthz", http.HandlerFunc(n.healthz)))
+	mux.Handle("GET /readyz", n.m.instrument("readyz", http.HandlerFunc(n.readyz)))
+	mux.Handle("GET /metrics", n.m.instrument("metrics", promhttp.HandlerFor(n.m.reg, promhttp.HandlerOpts{})))
+	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
+	return mux
+}
+
+// healthz answers while the process runs: liveness only.
+func (n *node) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+type readiness struct {
+	Status string            `json:"status"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz answers 200 only when the node can decide requests: the store
+// answers, the key-encryption key matches it, and the change feed is
+// following the log. Reasons stay terse here; details go to the log.
+func (n *node) readyz(w http.ResponseWriter, r *http.Request) {
+	res := n.ready(r.Context())
+	code := http.StatusOK
+	if res.Status != "ready" {
+		code = http.StatusServiceUnavailable
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(res)
+}
+
+func (n *node) ready(ctx context.Context) readiness {
+	res := readiness{Status: "ready", Checks: map[string]string{"store": "ok", "keys": "ok", "feed": "ok"}}
+	fail := func(check, why string) {
+		res.Status = "not ready"
+		res.Checks[check] = why
+	}
+	n.mu.Lock()
+	st, down := n.st, n.down
+	n.mu.Unlock()
+	if down {
+		fail("node", "shutting down")
+	}
+	if n.kek == nil {
+		fail("keys", "not loaded")
+	}
+	if st == nil {
+		fail("store", "unavailable")
+		fail("keys", "not verified against the store")
+		fail("feed", "not started")
+		return res
+	}
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := st.Ping(pctx); err != nil {
+		n.log.Warn("readiness: store does not answer", "err", err)
+		fail("store", "unavailable")
+	}
+	if !st.Live() {
+		fail("feed", "not following the change log")
+	}
+	return res
+}
+
+// metrics is the node's Prometheus registry.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(n *node) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		reg: reg,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ztgate_http_requests_total", Help: "HTTP requests served by the main listener.",
+		}, []string{"handler", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ztgate_http_request_duration_seconds", Help: "Time to serve HTTP requests on the main listener.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}, []string{"handler"}),
+	}
+	bi := buildinfo.Get()
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "ztgate_build_info", Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "commit": bi.Commit, "goversion": bi.Go},
+	})
+	info.Set(1)
+	up := func(f func() bool) func() float64 {
+		return func() float64 {
+			if f() {
+				return 1
+			}
+			return 0
+		}
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.requests, m.duration, info,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ztgate_store_open", Help: "1 when the state store is open.",
+		}, up(func() bool { _, err := n.Store(); return err == nil })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ztgate_change_feed_live", Help: "1 when the change feed is following the change log.",
+		}, up(func() bool {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return n.st != nil && n.st.Live()
+		})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ztgate_change_feed_revision", Help: "Highest store revision this node has read from the change log.",
+		}, func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.st == nil {
+				return 0
+			}
+			return float64(n.st.Head())
+		}),
+	)
+	return m
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.code == 0 {
+		w.code = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func (m *metrics) instrument(name string, h http.Handler) http.Handler {
+	dur := m.duration.WithLabelValues(name)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		h.ServeHTTP(sw, r)
+		if sw.code == 0 {
+			sw.code = http.StatusOK
+		}
+		dur.Observe(time.Since(start).Seconds())
+		m.requests.WithLabelValues(name, strconv.Itoa(sw.code)).Inc()
+	})
+}

@@ -1,0 +1,392 @@
+// Package serve wires ztgate's subsystems into a running node: it reads the
+// configuration, opens the data directory, the key-encryption key and the
+// store, and serves the main listener (health, readiness, metrics) and the
+// control socket until SIGINT or SIGTERM. It is the only package that knows
+// every subsystem.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztgate/ztgate/internal/config"
+	"github.com/ztgate/ztgate/internal/control"
+	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/secret"
+	"github.com/ztgate/ztgate/internal/store"
+	"github.com/ztgate/ztgate/internal/store/sqlstore"
+)
+
+// Options are the serve command's flags.
+type Options struct {
+	ConfigFile string
+	DataDir    string
+	Listen     string
+	Dev        bool
+	Stdout     io.Writer
+	Stderr     io.Writer
+}
+
+// Command returns "ztgate serve".
+func Command() *cobra.Command {
+	var o Options
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a ztgate node",
+		Long: `Run a ztgate node: the main listener (health at /healthz, readiness at
+/readyz, Prometheus metrics at /metrics) and the control socket in the data
+directory, until SIGINT or SIGTERM, which drain in-flight requests first.
+
+The configuration is --config, else config.yaml in the data directory. With
+--dev and no configuration, a working development configuration and a
+key-encryption key are written to the data directory first.`,
+		Example: `  ztgate serve --dev
+  ztgate serve --dev --data-dir /tmp/zt --listen 127.0.0.1:0
+  ztgate serve --config /etc/ztgate/config.yaml --data-dir /var/lib/ztgate`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Stdout, o.Stderr = cmd.OutOrStdout(), cmd.ErrOrStderr()
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return Run(ctx, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ConfigFile, "config", "", "YAML configuration file (default: config.yaml in the data directory)")
+	f.StringVar(&o.DataDir, "data-dir", datadir.Default, "where the embedded database, keys and logs live")
+	f.StringVar(&o.Listen, "listen", "", "main listener address, overriding the configuration; port 0 picks a free port")
+	f.BoolVar(&o.Dev, "dev", false, "write and use a development configuration when the data directory has none")
+	return cmd
+}
+
+// devListen is the development configuration's address.
+const devListen = "127.0.0.1:8080"
+
+// node is one running ztgate process.
+type node struct {
+	cfg  *config.Config
+	dir  datadir.Dir
+	log  *slog.Logger
+	kek  *secret.KEK
+	m    *metrics
+	mu   sync.Mutex
+	st   *sqlstore.Store
+	sErr error
+	down bool
+}
+
+// Store returns the open store, or why there is none yet.
+func (n *node) Store() (store.Store, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.st == nil {
+		if n.sErr != nil {
+			return nil, n.sErr
+		}
+		return nil, errors.New("connecting")
+	}
+	return n.st, nil
+}
+
+// Run runs a node until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+	dir, err := datadir.Abs(o.DataDir)
+	if err != nil {
+		return err
+	}
+	cfgFile, err := configFile(dir, o)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		return err
+	}
+	if o.Listen != "" {
+		cfg.Listen = o.Listen
+		if err := config.Validate(cfg); err != nil {
+			return fmt.Errorf("--listen: %w", err)
+		}
+	}
+	log := newLogger(cfg.Log, o.Stderr)
+	if err := dir.Create(); err != nil {
+		return err
+	}
+	release, err := dir.Lock()
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	n := &node{cfg: cfg, dir: dir, log: log}
+	kekFile := dir.Resolve(cfg.Keys.KEKFile)
+	if o.Dev {
+		if created, err := datadir.EnsureKEK(kekFile); err != nil {
+			return err
+		} else if created {
+			log.Info("created a key-encryption key for development", "file", kekFile)
+		}
+	}
+	if n.kek, err = secret.LoadKEK(kekFile); err != nil {
+		return err
+	}
+	n.m = newMetrics(n)
+
+	// The first attempt to open the store is made before listening, so
+	// that a broken configuration fails the start. PostgreSQL that is not
+	// reachable yet is retried in the background while /readyz says so.
+	if err := n.openStore(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
+		return err
+	}
+	defer func() {
+		n.mu.Lock()
+		if n.st != nil {
+			n.st.Close()
+		}
+		n.mu.Unlock()
+	}()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	addr := ln.Addr().String()
+	if err := datadir.WriteFile(dir.ListenAddr(), []byte(addr+"\n"), 0o644); err != nil {
+		ln.Close()
+		return fmt.Errorf("write %s: %w", dir.ListenAddr(), err)
+	}
+	defer os.Remove(dir.ListenAddr())
+	ctlLn, err := control.Listen(dir.Socket())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer os.Remove(dir.Socket())
+
+	srv := &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
+		IdleTimeout:       cfg.Server.IdleTimeout.D(),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ctl := &http.Server{Handler: control.Handler(n, log), ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 3)
+	go func() { errc <- serveOn(srv, ln) }()
+	go func() { errc <- serveOn(ctl, ctlLn) }()
+
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	go func() {
+		if err := n.connectLoop(bg); err != nil {
+			errc <- err
+		}
+	}()
+	go n.pruneLoop(bg)
+
+	log.Info("ztgate node started", "listen", addr, "data_dir", string(dir), "config", cfgFile, "store", cfg.Store.Driver, "node", nodeName(cfg))
+	fmt.Fprintf(o.Stdout, "ztgate is listening on http://%s\n  health:  http://%s/healthz\n  ready:   http://%s/readyz\n  metrics: http://%s/metrics\n", addr, addr, addr, addr)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", cfg.Server.ShutdownTimeout.D().String())
+	case runErr = <-errc:
+		log.Error("stopping after a fatal error", "err", runErr)
+	}
+	n.mu.Lock()
+	n.down = true
+	n.mu.Unlock()
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownTimeout.D())
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests cut off at the shutdown timeout", "err", err)
+	}
+	ctl.Close() // watch streams never end by themselves
+	cancelBG()
+	log.Info("stopped")
+	return runErr
+}
+
+func serveOn(s *http.Server, l net.Listener) error {
+	if err := s.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// configFile finds the configuration, writing the development one when
+// --dev asks for it.
+func configFile(dir datadir.Dir, o Options) (string, error) {
+	if o.ConfigFile != "" {
+		return o.ConfigFile, nil
+	}
+	if _, err := os.Stat(dir.Config()); err == nil {
+		return dir.Config(), nil
+	}
+	if !o.Dev {
+		return "", fmt.Errorf("no configuration: %s does not exist; pass --config FILE, run \"ztgate init %s\", or add --dev", dir.Config(), dir)
+	}
+	if err := dir.Create(); err != nil {
+		return "", err
+	}
+	if err := datadir.WriteFile(dir.Config(), []byte(config.Dev(devListen)), 0o600); err != nil {
+		return "", fmt.Errorf("write development config: %w", err)
+	}
+	return dir.Config(), nil
+}
+
+func nodeName(cfg *config.Config) string {
+	if cfg.Node.Name != "" {
+		return cfg.Node.Name
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// newLogger logs as text on a terminal and as JSON otherwise.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.Format
+	if format == "auto" || format == "" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func (n *node) storeOptions() sqlstore.Options {
+	c := n.cfg.Store
+	return sqlstore.Options{
+		Driver:         c.Driver,
+		Path:           n.dir.Resolve(c.SQLite.Path),
+		DSN:            c.Postgres.DSN,
+		Node:           nodeName(n.cfg),
+		MaxConns:       c.Postgres.MaxConns,
+		BusyTimeout:    c.SQLite.BusyTimeout.D(),
+		ConnectTimeout: c.Postgres.ConnectTimeout.D(),
+		Log:            n.log,
+	}
+}
+
+// openStore makes one attempt to open the store and check the key.
+func (n *node) openStore(ctx context.Context) error {
+	s, err := sqlstore.Open(ctx, n.storeOptions())
+	if err == nil {
+		if err = checkKEK(ctx, s, n.kek); err != nil {
+			s.Close()
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err != nil {
+		n.sErr = err
+		return err
+	}
+	n.st, n.sErr = s, nil
+	n.log.Info("store open", "driver", s.Driver(), "schema", sqlstore.SchemaVersion(), "revision", s.Head())
+	return nil
+}
+
+// connectLoop retries opening an unreachable store with backoff. Errors
+// other than unavailability are fatal.
+func (n *node) connectLoop(ctx context.Context) error {
+	backoff := 250 * time.Millisecond
+	for {
+		if _, err := n.Store(); err == nil {
+			return nil
+		}
+		n.log.Warn("store unavailable; retrying", "err", n.sErr, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+		if err := n.openStore(ctx); err != nil && !errors.Is(err, store.ErrUnavailable) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// keepChanges is how many revisions of change history are kept for nodes
+// that fall behind; older entries are pruned.
+const keepChanges = 100_000
+
+func (n *node) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		s, err := n.Store()
+		if err != nil {
+			continue
+		}
+		if rev, err := s.Revision(ctx); err == nil && rev > keepChanges {
+			if err := s.Prune(ctx, rev-keepChanges); err != nil {
+				n.log.Warn("pruning the change log failed", "err", err)
+			}
+		}
+	}
+}
+
+// kekCheck is where the sealed check value lives.
+const kekCheckKind, kekCheckKey = "ztgate", "kek-check"
+
+// checkKEK proves the key-encryption key is the one the store's secrets
+// were sealed with, recording a check value on first use. A wrong key is a
+// startup error, never silent garbage later.
+func checkKEK(ctx context.Context, s store.Store, k *secret.KEK) error {
+	r, err := s.Get(ctx, kekCheckKind, kekCheckKey)
+	if errors.Is(err, store.ErrNotFound) {
+		sealed, serr := secret.NewCheck(k)
+		if serr != nil {
+			return serr
+		}
+		_, err = s.Update(ctx, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, kekCheckKind, kekCheckKey, sealed)
+			return err
+		})
+		if !errors.Is(err, store.ErrExists) {
+			return err // nil: this node sealed the check value
+		}
+		r, err = s.Get(ctx, kekCheckKind, kekCheckKey) // another node was first
+	}
+	if err != nil {
+		return err
+	}
+	return secret.VerifyCheck(k, r.Value)
+}
