@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/buildinfo"
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
@@ -22,11 +23,11 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), control.Command(), buildinfo.Command())
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), control.Command(), buildinfo.Command())
 	if err := root.Execute(); err != nil {
-		var exit *config.ExitError
+		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported
-			os.Exit(exit.Code)
+			os.Exit(exit.ExitCode())
 		}
 		fmt.Fprintln(os.Stderr, "ztgate:", err)
 		os.Exit(1)

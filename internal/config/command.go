@@ -21,6 +21,9 @@ type ExitError struct {
 
 func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
 
+// ExitCode returns the code to exit with.
+func (e *ExitError) ExitCode() int { return e.Code }
+
 // Command returns the "config" command, whose subcommands check a
 // configuration file and print its reference and an example.
 func Command() *cobra.Command {

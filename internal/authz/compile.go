@@ -1,0 +1,254 @@
+package authz
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/ztgate/ztgate/internal/policy"
+	"github.com/ztgate/ztgate/internal/policy/condition"
+	"github.com/ztgate/ztgate/internal/policy/keys"
+	"github.com/ztgate/ztgate/internal/policy/wildcard"
+)
+
+// Policy is a compiled policy document: immutable, safe for concurrent
+// use, and evaluated without allocating.
+type Policy struct {
+	// Name identifies the policy in decisions ("arn:zt:iam::…:policy/x",
+	// "user/alice/inline/p1").
+	Name       string
+	Statements []Statement
+}
+
+// Statement is a compiled statement.
+type Statement struct {
+	Policy *Policy
+	Index  int // position in the document, from 0
+	Sid    string
+	Allow  bool
+
+	actions   []*wildcard.Pattern // nil: Action absent (NotAction or none)
+	notAction bool
+	anyAction bool // Action "*" (or NotAction that excludes nothing)
+
+	resources   []*wildcard.Pattern
+	notResource bool
+	anyResource bool // Resource absent or "*"
+
+	principal    *principalMatcher // nil: no Principal element
+	notPrincipal bool
+
+	conds []*condition.Condition
+}
+
+// Compile compiles a parsed document. It reports the first element that
+// cannot be compiled (a bad pattern or condition value).
+func Compile(name string, doc *policy.Document) (*Policy, error) {
+	vars := doc.Version == policy.Version2012
+	p := &Policy{Name: name, Statements: make([]Statement, 0, len(doc.Statements))}
+	for i, st := range doc.Statements {
+		s := Statement{Policy: p, Index: i, Sid: st.Sid, Allow: st.Effect == policy.Allow}
+		var err error
+		switch {
+		case st.Action != nil:
+			s.actions, s.anyAction, err = patterns(st.Action, wildcard.Options{Fold: true})
+		case st.NotAction != nil:
+			s.notAction = true
+			s.actions, _, err = patterns(st.NotAction, wildcard.Options{Fold: true})
+		}
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: action: %w", i, err)
+		}
+		switch {
+		case st.Resource != nil:
+			s.resources, s.anyResource, err = patterns(st.Resource, wildcard.Options{Vars: vars})
+		case st.NotResource != nil:
+			s.notResource = true
+			s.resources, _, err = patterns(st.NotResource, wildcard.Options{Vars: vars})
+		default:
+			s.anyResource = true
+		}
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: resource: %w", i, err)
+		}
+		switch {
+		case st.Principal != nil:
+			s.principal, err = compilePrincipal(st.Principal)
+		case st.NotPrincipal != nil:
+			s.notPrincipal = true
+			s.principal, err = compilePrincipal(st.NotPrincipal)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("statement %d: principal: %w", i, err)
+		}
+		for _, c := range st.Conditions {
+			vals := make([]string, len(c.Values))
+			for j, v := range c.Values {
+				vals[j] = v.S
+			}
+			cc, err := condition.Compile(c.Operator, c.Key, vals, condition.Options{Vars: vars})
+			if err != nil {
+				return nil, fmt.Errorf("statement %d: condition %s %s: %w", i, c.Operator, c.Key, err)
+			}
+			s.conds = append(s.conds, cc)
+		}
+		p.Statements = append(p.Statements, s)
+	}
+	return p, nil
+}
+
+// CompileJSON parses, validates (as a policy of kind) and compiles a
+// document.
+func CompileJSON(name string, data []byte, kind policy.Kind) (*Policy, error) {
+	doc, errs := policy.Check(data, kind)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return Compile(name, doc)
+}
+
+func patterns(vs []policy.Value, o wildcard.Options) (ps []*wildcard.Pattern, any bool, err error) {
+	ps = make([]*wildcard.Pattern, 0, len(vs))
+	for _, v := range vs {
+		// Not trimmed: "s3:GetObject " is another action, as in AWS.
+		s := v.S
+		if s == "*" {
+			any = true
+		}
+		p, err := wildcard.Compile(s, o)
+		if err != nil {
+			return nil, false, fmt.Errorf("%q: %w", v.S, err)
+		}
+		ps = append(ps, p)
+	}
+	return ps, any, nil
+}
+
+// matchAny reports whether s matches one of ps.
+func matchAny(ps []*wildcard.Pattern, s string, ctx keys.Context) bool {
+	for _, p := range ps {
+		if p.Match(s, ctx) {
+			return true
+		}
+	}
+	return false
+}
+
+// principalMatcher matches a Principal element against a caller.
+type principalMatcher struct {
+	everyone bool     // "*" or {"AWS": "*"}
+	accounts []string // 12-digit ids and …:root ARNs, as account ids
+	arns     []string // exact user, role, session, federated ARNs
+	roles    []string // role ARNs without path, which also match their sessions
+	services []string
+	spiffe   []*wildcard.Pattern
+	patterns []*wildcard.Pattern // ARNs written with wildcards
+}
+
+var accountID = regexp.MustCompile(`^[0-9]{12}$`)
+
+func compilePrincipal(p *policy.Principal) (*principalMatcher, error) {
+	m := &principalMatcher{everyone: p.Wildcard}
+	for _, e := range p.Entries {
+		for _, v := range e.Values {
+			s := v.S
+			switch e.Type {
+			case policy.PrincipalAWS:
+				switch {
+				case s == "*":
+					m.everyone = true
+				case accountID.MatchString(s):
+					m.accounts = append(m.accounts, s)
+				case strings.ContainsAny(s, "*?"):
+					pat, err := wildcard.Compile(s, wildcard.Options{})
+					if err != nil {
+						return nil, err
+					}
+					m.patterns = append(m.patterns, pat)
+				default:
+					pp := ParsePrincipal(s)
+					switch pp.Kind {
+					case AccountRoot:
+						m.accounts = append(m.accounts, pp.Account)
+					case Role:
+						m.roles = append(m.roles, pp.RoleARN)
+					default:
+						m.arns = append(m.arns, s)
+					}
+				}
+			case policy.PrincipalService:
+				m.services = append(m.services, s)
+			case policy.PrincipalFederated:
+				m.arns = append(m.arns, s)
+			case policy.PrincipalSPIFFE:
+				pat, err := wildcard.Compile(s, wildcard.Options{})
+				if err != nil {
+					return nil, err
+				}
+				m.spiffe = append(m.spiffe, pat)
+			case policy.PrincipalCanonicalUser:
+				// Not modelled: matches no caller.
+			}
+		}
+	}
+	return m, nil
+}
+
+// grant says how a principal element matched a caller.
+type grant uint8
+
+const (
+	noMatch     grant = iota
+	viaAccount        // the caller's account: delegates to its identity policies
+	viaEveryone       // "*"
+	viaRole           // the caller's role (for a session, its role)
+	direct            // the caller's own ARN (user, session, service…)
+)
+
+func (m *principalMatcher) match(p *Principal) grant {
+	if m.everyone {
+		return viaEveryone
+	}
+	if p.Kind == Anonymous {
+		return noMatch
+	}
+	for _, a := range m.arns {
+		if a == p.ARN {
+			return direct
+		}
+	}
+	if p.Kind == RoleSession || p.Kind == Role {
+		for _, r := range m.roles {
+			if r == p.RoleARN {
+				return viaRole
+			}
+		}
+	}
+	switch p.Kind {
+	case Service:
+		for _, s := range m.services {
+			if s == p.ARN {
+				return direct
+			}
+		}
+		return noMatch
+	case Workload:
+		for _, s := range m.spiffe {
+			if s.Match(p.ARN, nil) {
+				return direct
+			}
+		}
+		return noMatch
+	}
+	for _, pat := range m.patterns {
+		if pat.Match(p.ARN, nil) {
+			return direct
+		}
+	}
+	for _, a := range m.accounts {
+		if a == p.Account {
+			return viaAccount
+		}
+	}
+	return noMatch
+}
