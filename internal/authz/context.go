@@ -71,7 +71,7 @@ func (c *Context) Keys() []string {
 // SetDefaults fills the keys that follow from the caller and the time of
 // the request, where they are not set already: aws:PrincipalArn,
 // aws:PrincipalAccount, aws:PrincipalType, aws:username (users),
-// aws:userid, aws:CurrentTime and aws:EpochTime.
+// aws:CurrentTime and aws:EpochTime.
 func (c *Context) SetDefaults(p Principal, now time.Time) {
 	setIfMissing := func(k, v string) {
 		if _, ok := c.Lookup(k); !ok && v != "" {
