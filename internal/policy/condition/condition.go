@@ -35,7 +35,7 @@ const setThreshold = 8
 // Condition is one compiled condition: an operator, a key and the policy's
 // values. It is safe for concurrent use.
 type Condition struct {
-	op       operator
+	name     string // the operator, spelled canonically
 	key      string
 	base     base
 	set      setOp
@@ -48,6 +48,7 @@ type Condition struct {
 	dates    []time.Time
 	bools    []boolValue
 	bins     [][]byte
+	binRaw   []string // BinaryEquals values as written, for the common case of a request spelling them alike
 	nets     []netip.Prefix
 	nullWhen [2]bool // Null: nullWhen[1] if the key is absent, nullWhen[0] if present
 }
@@ -59,8 +60,9 @@ type boolValue struct {
 	p *wildcard.Pattern
 }
 
-// Compile compiles operator (as written in the policy, "ForAnyValue:
-// StringLikeIfExists") applied to key with the policy's values.
+// Compile compiles a condition: operator as written in the policy
+// ("ForAnyValue:StringLikeIfExists") applied to key, with the policy's
+// values for that key.
 func Compile(operator, key string, values []string, o Options) (*Condition, error) {
 	op, err := parseOperator(operator)
 	if err != nil {
@@ -72,7 +74,7 @@ func Compile(operator, key string, values []string, o Options) (*Condition, erro
 	if len(values) == 0 {
 		return nil, fmt.Errorf("%w: %s on %q has no values", ErrValue, op.name, key)
 	}
-	c := &Condition{op: op, key: key, base: *op.base, set: op.set, ifExists: op.ifExists}
+	c := &Condition{name: op.name, key: key, base: *op.base, set: op.set, ifExists: op.ifExists}
 	for _, v := range values {
 		if err := c.add(v, o); err != nil {
 			return nil, fmt.Errorf("%s on %q: %w", op.name, key, err)
@@ -133,6 +135,7 @@ func (c *Condition) add(v string, o Options) error {
 			return bad("base64")
 		}
 		c.bins = append(c.bins, b)
+		c.binRaw = append(c.binRaw, v)
 	case famIP:
 		p, ok := parsePrefix(v)
 		if !ok {
@@ -174,7 +177,7 @@ func (c *Condition) Key() string { return c.key }
 
 // Operator returns the operator in its canonical spelling
 // ("ForAnyValue:StringLikeIfExists").
-func (c *Condition) Operator() string { return c.op.name }
+func (c *Condition) Operator() string { return c.name }
 
 // Eval reports whether the request satisfies the condition. It does not
 // allocate. A nil ctx is a request without keys.
@@ -307,8 +310,8 @@ func (c *Condition) holds(s string, ctx keys.Context) bool {
 		}
 		return false
 	case famBinary:
-		for _, want := range c.bins {
-			if equalBase64(s, want) {
+		for i, want := range c.bins {
+			if s == c.binRaw[i] || equalBase64(s, want) {
 				return true
 			}
 		}

@@ -3,6 +3,7 @@ package condition
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/ztgate/ztgate/internal/policy/keys"
@@ -10,9 +11,10 @@ import (
 
 func single(s string) keys.Values   { return keys.Single(s) }
 func list(ss ...string) keys.Values { return keys.List(ss) }
-func ctxOf(kv ...any) keys.Map      { return mapOf(kv...) }
 func vals(ss ...string) []string    { return ss }
-func mapOf(kv ...any) keys.Map {
+
+// ctxOf builds a request context from key, value pairs.
+func ctxOf(kv ...any) keys.Map {
 	m := keys.Map{}
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1].(keys.Values)
@@ -437,4 +439,35 @@ func mustCompile(t testing.TB, op, key string, values ...string) *Condition {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// Compiled conditions are shared by every request in flight; run with
+// -race.
+func TestConcurrentEval(t *testing.T) {
+	var conds []*Condition
+	for _, tt := range allocCases {
+		c, err := Compile(tt.op, tt.key, tt.values, Options{Vars: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		conds = append(conds, c)
+	}
+	want := make([]bool, len(conds))
+	for i, c := range conds {
+		want[i] = c.Eval(hotCtx)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				for i, c := range conds {
+					if c.Eval(hotCtx) != want[i] {
+						t.Errorf("%s %s: result changed under concurrency", c.Operator(), c.Key())
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

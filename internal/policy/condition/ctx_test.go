@@ -17,6 +17,11 @@ type pair struct {
 
 func (p pairs) Lookup(key string) (keys.Values, bool) {
 	for i := range p {
+		if p[i].key == key {
+			return p[i].val, true
+		}
+	}
+	for i := range p {
 		if strings.EqualFold(p[i].key, key) {
 			return p[i].val, true
 		}

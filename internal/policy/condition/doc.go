@@ -40,8 +40,9 @@
 // Values: numbers are decimals (an optional sign, digits, an optional
 // fraction) compared exactly; dates are the W3C profile of ISO 8601
 // (YYYY-MM, YYYY-MM-DD, YYYY-MM-DDThh:mm[:ss[.s…]] with Z, ±hh:mm, ±hhmm
-// or no zone, which reads as UTC) or an integer epoch, compared as
-// instants; Bool values are true or false in any case; BinaryEquals values
+// or no zone, which reads as UTC) or an integer epoch (seconds, as
+// aws:EpochTime; milliseconds from 10^11 on, a value no date in seconds
+// reaches before the year 5138), compared as instants; Bool values are true or false in any case; BinaryEquals values
 // are base64 and compared as bytes; IP values are an IPv4 or IPv6 address
 // or CIDR block (an address alone is a /32 or /128), and an address never
 // matches a block of the other family.

@@ -97,8 +97,8 @@ const (
 	ifExists  = "IfExists"
 )
 
-// operator is a parsed operator name.
-type operator struct {
+// parsedOp is a parsed operator name.
+type parsedOp struct {
 	base     *base
 	set      setOp
 	ifExists bool
@@ -107,8 +107,8 @@ type operator struct {
 
 // parseOperator reads [ForAnyValue:|ForAllValues:]Base[IfExists], without
 // regard to case.
-func parseOperator(s string) (operator, error) {
-	var op operator
+func parseOperator(s string) (parsedOp, error) {
+	var op parsedOp
 	name := s
 	if i := strings.IndexByte(name, ':'); i >= 0 {
 		switch prefix := name[:i]; {

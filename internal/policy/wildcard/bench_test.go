@@ -1,6 +1,9 @@
 package wildcard
 
-import "testing"
+import (
+	"regexp"
+	"testing"
+)
 
 func benchMatch(b *testing.B, pattern string, o Options, value string) {
 	p := MustCompile(pattern, o)
@@ -30,6 +33,17 @@ func BenchmarkMatch(b *testing.B) {
 		benchMatch(b, "${aws:PrincipalTag/team}/${zt:DeviceId}/*", v12, "blue/d-42/x")
 	})
 	b.Run("var-default", func(b *testing.B) { benchMatch(b, "${aws:nope, 'guest'}/*", v12, "guest/x") })
+}
+
+// BenchmarkMatchPeer measures a precompiled regular expression doing the
+// work of BenchmarkMatch/resource, for scale.
+func BenchmarkMatchPeer(b *testing.B) {
+	re := regexp.MustCompile(`^arn:aws:s3:::bucket/.*/private/.*\.txt$`)
+	value := "arn:aws:s3:::bucket/team/a/private/notes/2026/q3.txt"
+	b.ReportAllocs()
+	for b.Loop() {
+		re.MatchString(value)
+	}
 }
 
 func BenchmarkARNMatch(b *testing.B) {

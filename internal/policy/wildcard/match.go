@@ -142,9 +142,12 @@ func (m *matcher) find(g seg, s string, j int, ctx keys.Context) (int, bool) {
 		}
 		return 0, false
 	}
+	c0 := m.first(g)
 	for {
-		if end, ok := m.at(g, s, j, ctx); ok {
-			return end, true
+		if mayStart(c0, s, j) {
+			if end, ok := m.at(g, s, j, ctx); ok {
+				return end, true
+			}
 		}
 		if j >= len(s) {
 			return 0, false
@@ -165,9 +168,12 @@ func (m *matcher) atEnd(g seg, s string, j int, ctx keys.Context) bool {
 		end, ok := m.at(g, s, start, ctx)
 		return ok && end == len(s)
 	}
+	c0 := m.first(g)
 	for {
-		if end, ok := m.at(g, s, j, ctx); ok && end == len(s) {
-			return true
+		if mayStart(c0, s, j) {
+			if end, ok := m.at(g, s, j, ctx); ok && end == len(s) {
+				return true
+			}
 		}
 		if j >= len(s) {
 			return false
@@ -175,6 +181,22 @@ func (m *matcher) atEnd(g seg, s string, j int, ctx keys.Context) bool {
 		_, n := utf8.DecodeRuneInString(s[j:])
 		j += n
 	}
+}
+
+// first returns the lower-cased first byte of segment g when it starts
+// with ASCII text, and 0 when it does not.
+func (m *matcher) first(g seg) byte {
+	if t := &m.p.toks[g.lo]; t.kind == tLit && t.text[0] < utf8.RuneSelf {
+		return lower(t.text[0])
+	}
+	return 0
+}
+
+// mayStart reports whether a segment whose first byte is c0 (see first)
+// can match at s[j:]: an ASCII byte must equal c0 up to case, and a
+// non-ASCII byte might still fold to it (the Kelvin sign folds to 'k').
+func mayStart(c0 byte, s string, j int) bool {
+	return c0 == 0 || j < len(s) && (s[j] >= utf8.RuneSelf || lower(s[j]) == c0)
 }
 
 // foldPrefix reports whether s starts with t up to case, character by

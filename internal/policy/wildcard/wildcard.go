@@ -79,7 +79,8 @@ type Pattern struct {
 	pre   string // plain text before the first wildcard or variable
 }
 
-// Compile compiles s.
+// Compile compiles the pattern s. It fails only on a malformed policy
+// variable (ErrVariable), and only with Options.Vars.
 func Compile(s string, o Options) (*Pattern, error) {
 	p := &Pattern{src: s, fold: o.Fold}
 	var lit strings.Builder
