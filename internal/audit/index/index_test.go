@@ -1,0 +1,230 @@
+package index
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/secret"
+)
+
+// writeLog writes n decision records through the real writer: callers
+// user0..user4 in turn, one minute apart from base.
+func writeLog(t testing.TB, dataDir, node string, n int, base time.Time) {
+	t.Helper()
+	k := kekFor(dataDir)
+	i := 0
+	w, err := audit.Open(audit.Options{Dir: filepath.Join(dataDir, "audit"), Node: node, KEK: k,
+		Clock: func() time.Time { return base.Add(time.Duration(i) * time.Minute) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for ; i < n; i++ {
+		dec := []string{"allowed", "explicitDeny", "implicitDeny"}[i%3]
+		r := audit.DecisionEvent{
+			Actor: audit.Actor{
+				Identity: audit.UserIdentity{Type: "IAMUser", ARN: fmt.Sprintf("arn:zt:iam::111122223333:user/user%d", i%5), AccountID: "111122223333"},
+				SourceIP: fmt.Sprintf("10.0.0.%d", i%7), Device: &audit.Device{ID: fmt.Sprintf("dev-%d", i%2)},
+			},
+			Source: audit.SourceGateway, Name: "GET", RequestID: fmt.Sprintf("req-%d", i), Action: "http:GET",
+			Resources: []audit.Resource{{ARN: "arn:zt:gateway::111122223333:route/app/x"}}, Decision: dec,
+		}.Record()
+		r.EventTime = base.Add(time.Duration(i) * time.Minute)
+		if err := w.Append(ctx, r); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var keks = map[string]*secret.KEK{}
+
+// kekFor gives every node of one data directory the same key.
+func kekFor(dir string) *secret.KEK {
+	if keks[dir] == nil {
+		keks[dir], _ = secret.GenerateKEK(rand.Reader)
+	}
+	return keks[dir]
+}
+
+var base = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+
+func TestQuery(t *testing.T) {
+	dir := t.TempDir()
+	writeLog(t, dir, "node-a", 300, base)
+	x, err := Open(filepath.Join(dir, "audit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	ctx := context.Background()
+	n, err := x.Update(ctx, nil)
+	if err != nil || n != 300 {
+		t.Fatalf("Update: %d %v", n, err)
+	}
+	// Nothing new: nothing indexed twice.
+	if n, _ := x.Update(ctx, nil); n != 0 {
+		t.Fatalf("second Update indexed %d", n)
+	}
+	rows, err := x.Query(ctx, Filter{Principal: "arn:zt:iam::111122223333:user/user3", Limit: 10})
+	if err != nil || len(rows) != 10 {
+		t.Fatalf("by principal: %d %v", len(rows), err)
+	}
+	for i, r := range rows {
+		if r.Principal != "arn:zt:iam::111122223333:user/user3" || (i > 0 && !r.Time.Before(rows[i-1].Time)) {
+			t.Fatalf("row %d: %+v", i, r)
+		}
+	}
+	if rows[0].Seq != 299 { // the newest of user3: i = 298, sequence numbers from 1
+		t.Fatalf("newest user3 record: seq %d", rows[0].Seq)
+	}
+	cases := []struct {
+		f    Filter
+		want int
+	}{
+		{Filter{Decision: "explicitDeny", Limit: 1000}, 100},
+		{Filter{SourceIP: "10.0.0.3", Limit: 1000}, 43},
+		{Filter{Device: "dev-1", Limit: 1000}, 150},
+		{Filter{Action: "http:GET", Limit: 1000}, 300},
+		{Filter{Resource: "arn:zt:gateway::111122223333:route/app/x", Limit: 1000}, 300},
+		{Filter{ErrorCode: "AccessDenied", Limit: 1000}, 200},
+		{Filter{From: base.Add(10 * time.Minute), To: base.Add(20 * time.Minute), Limit: 1000}, 10},
+		{Filter{Node: "other", Limit: 1000}, 0},
+	}
+	for _, c := range cases {
+		rows, err := x.Query(ctx, c.f)
+		if err != nil || len(rows) != c.want {
+			t.Errorf("%+v: %d rows, want %d (%v)", c.f, len(rows), c.want, err)
+		}
+	}
+	// The stored record is the record as written.
+	var rec audit.Record
+	if err := json.Unmarshal(rows[0].Record, &rec); err != nil || rec.EventID == "" {
+		t.Fatalf("record: %v %s", err, rows[0].Record)
+	}
+}
+
+// TestUpdateIncremental: records appended after an update are indexed by
+// the next, and a torn last line waits until it is whole.
+func TestUpdateIncremental(t *testing.T) {
+	dir := t.TempDir()
+	writeLog(t, dir, "n1", 10, base)
+	x, _ := Open(filepath.Join(dir, "audit"))
+	defer x.Close()
+	ctx := context.Background()
+	x.Update(ctx, nil)
+	writeLog(t, dir, "n2", 5, base)
+	if n, err := x.Update(ctx, nil); n != 5 || err != nil {
+		t.Fatalf("second node: %d %v", n, err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "audit", "n2", "segments", "*.jsonl"))
+	f, _ := os.OpenFile(segs[len(segs)-1], os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"seq":99,"prev":"00","hash":"00","record":{"eventTi`)
+	f.Close()
+	if n, err := x.Update(ctx, nil); n != 0 || err != nil {
+		t.Fatalf("torn line indexed: %d %v", n, err)
+	}
+	if c, _ := x.Count(ctx); c != 15 {
+		t.Fatalf("count %d", c)
+	}
+}
+
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := &cobra.Command{Use: "audit", SilenceUsage: true, SilenceErrors: true}
+	root.AddCommand(Commands()...)
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestCommands(t *testing.T) {
+	dir := t.TempDir()
+	writeLog(t, dir, "node-a", 60, base)
+	out, err := runCmd(t, "query", "--data-dir", dir, "--principal", "arn:zt:iam::111122223333:user/user1", "--limit", "3")
+	if err != nil || strings.Count(out, "\n") != 4 || !strings.HasPrefix(out, "TIME") || !strings.Contains(out, "user/user1") {
+		t.Fatalf("query table: %v\n%s", err, out)
+	}
+	out, err = runCmd(t, "query", "--data-dir", dir, "--decision", "allowed", "--format", "json", "--limit", "1000")
+	if err != nil || strings.Count(out, "\n") != 20 {
+		t.Fatalf("query json: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Fatalf("not JSON: %s", line)
+		}
+	}
+	if _, err := runCmd(t, "query", "--data-dir", dir, "--decision", "maybe"); err == nil {
+		t.Fatal("a bad --decision was accepted")
+	}
+	if _, err := runCmd(t, "query", "--data-dir", dir, "--from", "yesterday-ish"); err == nil {
+		t.Fatal("a bad --from was accepted")
+	}
+	jl := filepath.Join(t.TempDir(), "out.jsonl")
+	if _, err := runCmd(t, "export", "--data-dir", dir, "--out", jl); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(jl)
+	if strings.Count(string(b), "\n") != 60 {
+		t.Fatalf("jsonl export: %d lines", strings.Count(string(b), "\n"))
+	}
+	ct := t.TempDir()
+	if _, err := runCmd(t, "export", "--data-dir", dir, "--format", "cloudtrail", "--out", ct); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(ct, "node-a", "2026", "11", "01", "ztgate_CloudTrail_node-a_*.json.gz"))
+	if len(files) != 1 { // 60 records, one a minute: one hour
+		t.Fatalf("cloudtrail files: %v", files)
+	}
+	f, _ := os.Open(files[0])
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(gz)
+	var doc struct {
+		Records []audit.Record `json:"Records"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil || len(doc.Records) != 60 {
+		t.Fatalf("cloudtrail file: %d records, %v", len(doc.Records), err)
+	}
+	out, err = runCmd(t, "reindex", "--data-dir", dir)
+	if err != nil || !strings.Contains(out, "indexed 60 records") {
+		t.Fatalf("reindex: %v %s", err, out)
+	}
+}
+
+func TestEachPaging(t *testing.T) {
+	dir := t.TempDir()
+	writeLog(t, dir, "n", 25, base)
+	x, _ := Open(filepath.Join(dir, "audit"))
+	defer x.Close()
+	x.Update(context.Background(), nil)
+	var seqs []uint64
+	err := x.Each(context.Background(), Filter{}, func(r Row) error {
+		seqs = append(seqs, r.Seq)
+		return nil
+	})
+	if err != nil || len(seqs) != 25 || seqs[0] != 1 {
+		t.Fatalf("Each: %v %v", seqs, err)
+	}
+}
