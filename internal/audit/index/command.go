@@ -369,4 +369,3 @@ segments. The store is derived data; the segments are the evidence.`,
 	cmd.Flags().StringVar(&dataDir, "data-dir", datadir.Default, "data directory")
 	return cmd
 }
-
