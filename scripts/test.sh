@@ -95,3 +95,8 @@ CGO_ENABLED=0 go build -o /dev/null ./cmd/ztgate
 step "go test -race"
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
+
+# The benchmark module (peers: OPA, cedar-go) is a module of its own; its
+# tests check that every engine decides the workload alike.
+step "bench module: vet, tidy, engines agree"
+(cd bench && go mod tidy -diff && go vet ./... && go test -count=1 -run Test ./...)
