@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/audit/index"
 	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/buildinfo"
 	"github.com/ztgate/ztgate/internal/config"
@@ -23,7 +25,9 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), control.Command(), buildinfo.Command())
+	auditCmd := audit.Command()
+	auditCmd.AddCommand(index.Commands()...)
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), buildinfo.Command())
 	if err := root.Execute(); err != nil {
 		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported

@@ -14,6 +14,7 @@ type Config struct {
 	Log    Log    `yaml:"log" doc:"Logging."`
 	Store  Store  `yaml:"store" doc:"Where ztgate keeps its state."`
 	Keys   Keys   `yaml:"keys" doc:"Key material."`
+	Audit  Audit  `yaml:"audit" doc:"The tamper-evident audit log, in the audit directory of the data directory."`
 	Server Server `yaml:"server" doc:"HTTP server limits and timeouts."`
 }
 
@@ -51,6 +52,14 @@ type Postgres struct {
 // Keys locates the key-encryption key.
 type Keys struct {
 	KEKFile string `yaml:"kek_file" doc:"File holding the key-encryption key (base64, mode 0600); relative paths are inside the data directory. The environment variable ZTGATE_KEK, when set, takes precedence." default:"kek.key"`
+}
+
+// Audit configures the audit log.
+type Audit struct {
+	Mode           string   `yaml:"mode" doc:"sync: a record is on disk before the request it records is answered (many records share one fsync); async: records are written in the background, and those of the last moments before a crash can be lost." default:"sync"`
+	SegmentSizeMiB int      `yaml:"segment_size_mib" doc:"A segment is closed, and its digest signed, when it reaches this size in MiB (1 to 4096)." default:"64"`
+	SegmentAge     Duration `yaml:"segment_age" doc:"A segment is closed, and its digest signed, when it is this old." default:"15m"`
+	Region         string   `yaml:"region" doc:"The awsRegion written in records that have no region of their own." default:"zt-local"`
 }
 
 // Server holds HTTP server limits.

@@ -57,6 +57,8 @@ var (
 )
 
 // Bounds of store.postgres.max_conns.
+var auditModes = []string{"sync", "async"}
+
 const (
 	minConns = 1
 	maxConns = 1000
@@ -72,6 +74,10 @@ func (ch *checker) check(c *Config) {
 	ch.oneOf("log.level", c.Log.Level, logLevels)
 	ch.oneOf("log.format", c.Log.Format, logFormats)
 	ch.oneOf("store.driver", c.Store.Driver, storeDrivers)
+	ch.oneOf("audit.mode", c.Audit.Mode, auditModes)
+	if n := c.Audit.SegmentSizeMiB; n < 1 || n > 4096 {
+		ch.errorf("audit.segment_size_mib", "must be from 1 to 4096, got %d", n)
+	}
 
 	switch c.Store.Driver {
 	case "sqlite":

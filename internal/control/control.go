@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/store"
 )
 
@@ -56,9 +57,10 @@ func Listen(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// Handler serves the control API.
-func Handler(b Backend, log *slog.Logger) http.Handler {
-	h := &handler{b: b, log: log}
+// Handler serves the control API. Every write is recorded in the audit
+// log as an administrative change by the local user who made it.
+func Handler(b Backend, log *slog.Logger, rec audit.Recorder) http.Handler {
+	h := &handler{b: b, log: log, rec: rec}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/records/{kind}/{key...}", h.get)
 	mux.HandleFunc("PUT /v1/records/{kind}/{key...}", h.put)
@@ -71,6 +73,41 @@ func Handler(b Backend, log *slog.Logger) http.Handler {
 type handler struct {
 	b   Backend
 	log *slog.Logger
+	rec audit.Recorder
+}
+
+// peerKey carries the socket peer's credentials in a request's context.
+type peerKey struct{}
+
+// ConnContext records the Unix peer credentials of a control connection,
+// for http.Server.ConnContext.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return ctx
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return ctx
+	}
+	var cred *syscall.Ucred
+	raw.Control(func(fd uintptr) {
+		cred, _ = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	if cred == nil {
+		return ctx
+	}
+	return context.WithValue(ctx, peerKey{}, *cred)
+}
+
+// actor names the local user on the other end of the socket.
+func actor(r *http.Request) audit.Actor {
+	a := audit.Actor{Identity: audit.UserIdentity{Type: "LocalUser"}, UserAgent: r.UserAgent()}
+	if cred, ok := r.Context().Value(peerKey{}).(syscall.Ucred); ok {
+		a.Identity.PrincipalID = fmt.Sprintf("uid:%d", cred.Uid)
+		a.Identity.UserName = fmt.Sprintf("uid:%d pid:%d", cred.Uid, cred.Pid)
+	}
+	return a
 }
 
 // RecordJSON is a record as the control API shows it.
@@ -181,6 +218,27 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, op store.Op, fn 
 	}
 	kind, key := r.PathValue("kind"), r.PathValue("key")
 	rev, err := fn(r.Context(), s, kind, key)
+	ev := audit.AdminEvent{
+		Actor:     actor(r),
+		Source:    "control.ztgate",
+		Name:      map[store.Op]string{store.OpPut: "PutRecord", store.OpDelete: "DeleteRecord"}[op],
+		Resources: []audit.Resource{{ARN: "ztgate:store:" + kind + "/" + key, Type: "ztgate::Record"}},
+		// Values are not recorded: they may hold sealed secrets.
+		Parameters: map[string]any{"kind": kind, "key": key},
+	}
+	if err == nil {
+		ev.Response = map[string]any{"revision": rev}
+	} else {
+		ev.Code, ev.Message = "StoreError", err.Error()
+	}
+	// The change is acknowledged only once it is on record.
+	if rerr := h.rec.Record(r.Context(), ev.Record()); rerr != nil {
+		h.log.Error("audit record of a store change failed", "err", rerr)
+		if err == nil {
+			writeJSON(w, http.StatusInternalServerError, errorJSON{"change made but not recorded in the audit log: " + rerr.Error()})
+			return
+		}
+	}
 	if err != nil {
 		h.fail(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
 )
@@ -24,14 +25,14 @@ func (b backend) Store() (store.Store, error) {
 	return b.s, nil
 }
 
-func serve(t *testing.T, b Backend) (*Client, string) {
+func serve(t *testing.T, b Backend, rec audit.Recorder) (*Client, string) {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "ztgate.sock")
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: Handler(b, slog.New(slog.DiscardHandler))}
+	srv := &http.Server{Handler: Handler(b, slog.New(slog.DiscardHandler), rec), ConnContext: ConnContext}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return NewClient(sock), sock
@@ -44,7 +45,8 @@ func TestControl(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	c, sock := serve(t, backend{s})
+	rec := &audit.Memory{}
+	c, sock := serve(t, backend{s}, rec)
 	fi, _ := os.Stat(sock)
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode %v", fi.Mode().Perm())
@@ -73,6 +75,12 @@ func TestControl(t *testing.T) {
 	if _, err := c.Put(ctx, "note", strings.Repeat("k", store.MaxKeyLen+1), nil); err == nil {
 		t.Fatal("Put with an oversized key succeeded")
 	}
+	// Each write is on record, with the local user who made it.
+	recs := rec.Records()
+	if len(recs) != 2 || recs[0].EventName != "PutRecord" || recs[0].ErrorCode != "" || recs[1].ErrorCode == "" ||
+		!strings.HasPrefix(recs[0].UserIdentity.PrincipalID, "uid:") {
+		t.Fatalf("audit records: %+v", recs)
+	}
 	select {
 	case ch := <-changes:
 		if ch.Key != "a/b c" || ch.Revision != rev {
@@ -84,7 +92,7 @@ func TestControl(t *testing.T) {
 }
 
 func TestControlNotReady(t *testing.T) {
-	c, _ := serve(t, backend{})
+	c, _ := serve(t, backend{}, &audit.Memory{})
 	if _, err := c.Put(context.Background(), "k", "k", []byte("v")); err == nil || !strings.Contains(err.Error(), "not ready") {
 		t.Fatalf("Put without a store: %v", err)
 	}

@@ -21,6 +21,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/audit/index"
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
@@ -76,15 +78,17 @@ const devListen = "127.0.0.1:8080"
 
 // node is one running ztgate process.
 type node struct {
-	cfg  *config.Config
-	dir  datadir.Dir
-	log  *slog.Logger
-	kek  *secret.KEK
-	m    *metrics
-	mu   sync.Mutex
-	st   *sqlstore.Store
-	sErr error
-	down bool
+	cfg *config.Config
+	dir datadir.Dir
+	log *slog.Logger
+	kek *secret.KEK
+	m   *metrics
+	// audit is the node's audit log: every component records through it.
+	audit *audit.Writer
+	mu    sync.Mutex
+	st    *sqlstore.Store
+	sErr  error
+	down  bool
 }
 
 // Store returns the open store, or why there is none yet.
@@ -164,6 +168,29 @@ func Run(ctx context.Context, o Options) error {
 		n.mu.Unlock()
 	}()
 
+	mode := audit.Sync
+	if cfg.Audit.Mode == "async" {
+		mode = audit.Async
+	}
+	n.audit, err = audit.Open(audit.Options{
+		Dir:         dir.Path(audit.DirName),
+		Node:        nodeName(cfg),
+		KEK:         n.kek,
+		Mode:        mode,
+		SegmentSize: int64(cfg.Audit.SegmentSizeMiB) << 20,
+		SegmentAge:  cfg.Audit.SegmentAge.D(),
+		Region:      cfg.Audit.Region,
+		Log:         log,
+	})
+	if err != nil {
+		return fmt.Errorf("audit log: %w", err)
+	}
+	defer func() {
+		if err := n.audit.Close(); err != nil {
+			log.Error("closing the audit log", "err", err)
+		}
+	}()
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -187,7 +214,7 @@ func Run(ctx context.Context, o Options) error {
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ctl := &http.Server{Handler: control.Handler(n, log), ReadHeaderTimeout: 10 * time.Second}
+	ctl := &http.Server{Handler: control.Handler(n, log, n.audit), ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 3)
 	go func() { errc <- serveOn(srv, ln) }()
 	go func() { errc <- serveOn(ctl, ctlLn) }()
@@ -200,6 +227,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	go n.pruneLoop(bg)
+	go n.indexLoop(bg)
 
 	log.Info("ztgate node started", "listen", addr, "data_dir", string(dir), "config", cfgFile, "store", cfg.Store.Driver, "node", nodeName(cfg))
 	fmt.Fprintf(o.Stdout, "ztgate is listening on http://%s\n  health:  http://%s/healthz\n  ready:   http://%s/readyz\n  metrics: http://%s/metrics\n", addr, addr, addr, addr)
@@ -359,6 +387,29 @@ func (n *node) pruneLoop(ctx context.Context) {
 			if err := s.Prune(ctx, rev-keepChanges); err != nil {
 				n.log.Warn("pruning the change log failed", "err", err)
 			}
+		}
+	}
+}
+
+// indexLoop keeps the audit query store close behind the log, so that
+// queries need not index much before answering.
+func (n *node) indexLoop(ctx context.Context) {
+	x, err := index.Open(n.dir.Path(audit.DirName))
+	if err != nil {
+		n.log.Warn("audit query store unavailable; queries will index on demand", "err", err)
+		return
+	}
+	defer x.Close()
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := x.Update(ctx, nil); err != nil && ctx.Err() == nil {
+			n.log.Warn("indexing the audit log failed", "err", err)
 		}
 	}
 }

@@ -198,7 +198,19 @@ func TestServeDev(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), "in use by another ztgate process") {
 		t.Fatalf("second node on one directory: %v %s", err, out)
 	}
+	// A change through the control socket is on the audit record.
+	if _, err := p.client().Put(context.Background(), "note", "hello", []byte("world")); err != nil {
+		t.Fatal(err)
+	}
 	p.stop()
+	out, err = exec.Command(binary, "audit", "verify", "--data-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit verify after a clean stop: %v\n%s", err, out)
+	}
+	out, err = exec.Command(binary, "audit", "query", "--data-dir", dir, "--format", "json").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"eventName":"PutRecord"`) || strings.Contains(string(out), "world") {
+		t.Fatalf("audit query: %v\n%s", err, out)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "listen.addr")); !os.IsNotExist(err) {
 		t.Errorf("listen.addr left behind: %v", err)
 	}
