@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -53,6 +55,7 @@ documentation of the Go package internal/audit.`,
 func subcommands() []*cobra.Command {
 	return []*cobra.Command{
 		verifyCommand(),
+		pruneCommand(),
 	}
 }
 
@@ -153,6 +156,132 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 	return nil
 }
 
+// pruneFlags are prune's flags.
+type pruneFlags struct {
+	dataDir, node, kekFile string
+	olderThan              time.Duration
+	maxSizeMiB             int64
+}
+
+func pruneCommand() *cobra.Command {
+	var f pruneFlags
+	cmd := &cobra.Command{
+		Use:   "prune",
+		Short: "Remove the oldest audit segments of a stopped node",
+		Long: `Remove a node's oldest closed segments, with their digests, while their
+newest record is older than --older-than or the node's closed segments take
+more than --max-size-mib. The newest closed segment and the open one are
+always kept. A signed retention marker, DATA_DIR/audit/<node>/retention.json,
+is written first, so that ztgate audit verify still verifies the rest of the
+log and still reports any segment removed otherwise.
+
+This is what audit.retention does in a running node, for a node that is
+stopped: the command refuses while a node holds the log. It signs the
+marker with the audit signing key, so the key-encryption key must be at
+hand (ZTGATE_KEK, --kek-file, or kek.key in the data directory).
+
+Exit status: 0 when done (even when nothing was old enough), 1 when a node
+could not be pruned, 2 when a flag or the directory is unusable.`,
+		Example: `  ztgate audit prune --data-dir /var/lib/ztgate --older-than 2160h
+  ztgate audit prune --data-dir /var/lib/ztgate --node gw-1 --max-size-mib 10240`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPrune(f, time.Now(), cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.dataDir, "data-dir", datadir.Default, "the data directory whose audit log is pruned")
+	fl.StringVar(&f.node, "node", "", "prune only this node's log (default every node)")
+	fl.DurationVar(&f.olderThan, "older-than", 0, "remove segments whose newest record is older than this (Go duration: 2160h)")
+	fl.Int64Var(&f.maxSizeMiB, "max-size-mib", 0, "remove the oldest segments while the closed segments take more than this many MiB")
+	fl.StringVar(&f.kekFile, "kek-file", "", "key-encryption key file that seals the audit signing key")
+	return cmd
+}
+
+func runPrune(f pruneFlags, now time.Time, stdout, stderr io.Writer) error {
+	fail := func(code int, format string, args ...any) error {
+		fmt.Fprintf(stderr, "ztgate audit prune: "+format+"\n", args...)
+		return &ExitError{Code: code}
+	}
+	switch {
+	case f.olderThan < 0 || f.maxSizeMiB < 0:
+		return fail(exitInput, "--older-than and --max-size-mib must not be negative")
+	case f.olderThan == 0 && f.maxSizeMiB == 0:
+		return fail(exitInput, "give --older-than, --max-size-mib or both")
+	case f.maxSizeMiB > math.MaxInt64>>20:
+		return fail(exitInput, "--max-size-mib %d is too large", f.maxSizeMiB)
+	}
+	r := retention{maxAge: f.olderThan, maxSize: f.maxSizeMiB << 20}
+	dd, err := datadir.Abs(f.dataDir)
+	if err != nil {
+		return fail(exitInput, "%v", err)
+	}
+	dir := dd.Path(DirName)
+	if _, err := os.Stat(filepath.Join(dir, keysDir, activeName)); err != nil {
+		return fail(exitInput, "no audit signing key in %s: %v", dir, err)
+	}
+	kek, err := loadKEK(f.kekFile, dd)
+	if err == nil && kek == nil {
+		err = errors.New("no key-encryption key: set " + secret.EnvKEK + " or --kek-file")
+	}
+	if err != nil {
+		return fail(exitInput, "%v", err)
+	}
+	key, err := loadOrCreateKey(dir, kek)
+	if err != nil {
+		return fail(exitInput, "%v", err)
+	}
+	nodes := []string{f.node}
+	if f.node == "" {
+		v := &verifier{o: VerifyOptions{Dir: dir}, rep: &Report{}}
+		if nodes, err = v.nodes(); err != nil {
+			return fail(exitInput, "%v", err)
+		}
+	} else if err := checkNode(f.node); err != nil {
+		return fail(exitInput, "%v", err)
+	}
+	code := 0
+	for _, node := range nodes {
+		nodeDir := filepath.Join(dir, node)
+		if _, err := os.Stat(nodeDir); err != nil {
+			return fail(exitInput, "node %s: %v", node, err)
+		}
+		unlock, err := lockNode(filepath.Join(nodeDir, lockName))
+		if errors.Is(err, errLocked) {
+			fmt.Fprintf(stderr, "ztgate audit prune: node %s is running (it holds %s): stop it first, or set audit.retention in its configuration\n",
+				node, filepath.Join(nodeDir, lockName))
+			code = exitFindings
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "ztgate audit prune: node %s: %v\n", node, err)
+			code = exitFindings
+			continue
+		}
+		p := &pruner{dir: dir, node: node, key: key, now: now, log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+		res, err := p.prune(r)
+		unlock()
+		if err != nil {
+			fmt.Fprintf(stderr, "ztgate audit prune: node %s: %v\n", node, err)
+			code = exitFindings
+			continue
+		}
+		switch {
+		case res.segments > 0:
+			fmt.Fprintf(stdout, "%s: removed %d segment(s); records to seq %d are pruned\n", node, res.segments, res.through)
+		default:
+			fmt.Fprintf(stdout, "%s: nothing to remove\n", node)
+		}
+		if res.leftovers > 0 {
+			fmt.Fprintf(stdout, "%s: removed %d file set(s) an interrupted prune had left\n", node, res.leftovers)
+		}
+	}
+	if code != 0 {
+		return &ExitError{Code: code}
+	}
+	return nil
+}
+
 // loadKEK loads the key-encryption key when one is at hand: the named
 // file, else ZTGATE_KEK, else kek.key in the data directory. None at hand
 // is not an error; a named file that cannot be loaded is.
@@ -194,8 +323,7 @@ func printReport(w io.Writer, rep *Report, keysChecked bool) {
 	for _, f := range rep.Findings {
 		fmt.Fprintln(w, f)
 	}
-	errs := rep.Errors()
-	warns := len(rep.Findings) - errs
+	errs, warns := rep.Errors(), rep.Warnings()
 	rate := ""
 	if s := rep.Elapsed.Seconds(); s > 0 {
 		rate = fmt.Sprintf(", %s records/s", humanCount(float64(rep.Records)/s))

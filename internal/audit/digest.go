@@ -78,13 +78,21 @@ func (d *Digest) sign(k *signingKey) error {
 	if err != nil {
 		return err
 	}
+	if d.Signature, err = signPayload(k, p); err != nil {
+		return fmt.Errorf("sign digest: %w", err)
+	}
+	return nil
+}
+
+// signPayload signs the SHA-256 of a payload, returning the signature in
+// base64: the scheme of digests and retention markers alike.
+func signPayload(k *signingKey, p []byte) (string, error) {
 	sum := sha256.Sum256(p)
 	sig, err := ecdsa.SignASN1(rand.Reader, k.priv, sum[:])
 	if err != nil {
-		return fmt.Errorf("sign digest: %w", err)
+		return "", err
 	}
-	d.Signature = base64.StdEncoding.EncodeToString(sig)
-	return nil
+	return base64.StdEncoding.EncodeToString(sig), nil
 }
 
 // errSignature classifies a digest whose signature does not verify.
@@ -92,13 +100,18 @@ var errSignature = errors.New("signature does not verify")
 
 // verifySignature checks the signature with pub.
 func (d *Digest) verifySignature(pub *ecdsa.PublicKey) error {
-	sig, err := base64.StdEncoding.Strict().DecodeString(d.Signature)
-	if err != nil || len(sig) == 0 {
-		return fmt.Errorf("%w: signature is not base64", errSignature)
-	}
 	p, err := d.payload()
 	if err != nil {
 		return err
+	}
+	return verifyPayload(pub, p, d.Signature)
+}
+
+// verifyPayload checks a base64 signature of a payload, made by signPayload.
+func verifyPayload(pub *ecdsa.PublicKey, p []byte, signature string) error {
+	sig, err := base64.StdEncoding.Strict().DecodeString(signature)
+	if err != nil || len(sig) == 0 {
+		return fmt.Errorf("%w: signature is not base64", errSignature)
 	}
 	sum := sha256.Sum256(p)
 	if !ecdsa.VerifyASN1(pub, sum[:], sig) {

@@ -46,6 +46,7 @@
 //	audit/<node>/segments/<seq20>.jsonl           records
 //	audit/<node>/segments/<seq20>.jsonl.<off>.torn  torn-tail evidence
 //	audit/<node>/digests/<seq20>.digest.json      signed segment digests
+//	audit/<node>/retention.json                   signed retention marker
 //	audit/<node>/writer.lock                      held by the writing process
 //
 // <seq20> is the sequence number of the segment's first record, in
@@ -133,6 +134,27 @@
 // never signs a segment that does not verify: it leaves it without a
 // digest, and the log continues in a new segment.
 //
+// # Retention
+//
+// With Options.RetainAge or RetainSize (ztgate audit prune, offline), the
+// oldest closed segments of a node are removed, after a segment closes
+// and at Open: while their latestEventTime is older than RetainAge or
+// the node's closed segments take more than RetainSize bytes. The open
+// segment and the newest closed one are never removed, and only an
+// unbroken prefix of the log is: retention stops at a digest that does
+// not verify, does not chain, or whose segment is missing or of another
+// size.
+//
+// First retention.json, a [RetentionMarker], is written (replacing the
+// last one): retentionVersion (1), node, prunedThroughSeq (the last
+// record removed), prunedThroughDigest (the file name of the last digest
+// removed), prunedThroughSignature (its signature), prunedThroughLastHash
+// (its lastHash), prunedAt, keyId and signature, signed as a digest is.
+// Then each segment's torn-tail files, the segment and its digest are
+// removed, oldest first. A crash part way leaves files the marker covers,
+// which verification notes (info) and passes over and the next prune
+// removes.
+//
 // # Verification
 //
 // [Verify] (ztgate audit verify) recomputes every line's hash and follows
@@ -150,7 +172,15 @@
 // protected by the hash chain alone until the segment closes, so cutting
 // records off its end, or off the end of the whole log together with the
 // newest digests, goes unnoticed; keeping the newest digest elsewhere (or
-// shipping the log off the node) closes that gap. Deleting the oldest
-// segments on purpose, to keep the log bounded, is reported as deleted
-// segments unless verification starts later (--from).
+// shipping the log off the node) closes that gap.
+//
+// A retention marker that verifies moves the start of the log: records
+// through prunedThroughSeq are expected to be gone, and the first digest
+// left must name prunedThroughDigest and prunedThroughSignature as its
+// previous digest and signature, start at prunedThroughSeq+1, and have
+// prunedThroughLastHash as its firstPrev. A marker that does not verify,
+// or that the log does not continue, is a forged-retention error, and
+// then the removed segments are reported as deleted; so are segments
+// removed without a marker. An old marker put back in place of the
+// newest shows the segments removed since as deleted.
 package audit

@@ -24,8 +24,8 @@ import (
 // Kind names what verification found.
 type Kind string
 
-// What verification finds. Every kind but Torn and UnexpectedFile is
-// an error: the log is not as ztgate wrote it.
+// What verification finds. Every kind but Torn, UnexpectedFile and
+// PrunedFile is an error: the log is not as ztgate wrote it.
 const (
 	ModifiedRecord   Kind = "modified-record"     // a line's bytes do not match its hash, or do not link
 	DeletedRecord    Kind = "deleted-record"      // a sequence number has no line
@@ -38,9 +38,11 @@ const (
 	MissingDigest    Kind = "missing-digest"      // a closed segment without its digest, or a digest a later one names
 	OutOfOrderDigest Kind = "out-of-order-digest" // a digest in the wrong place in the digest chain
 	UnknownKey       Kind = "unknown-key"         // a digest signed by a key not trusted, or a key file that is not what its name says
+	ForgedRetention  Kind = "forged-retention"    // a retention marker that does not verify, or that the remaining log does not continue
 
 	Torn           Kind = "torn-tail"       // an incomplete line left by a crash (warning)
 	UnexpectedFile Kind = "unexpected-file" // a file ztgate does not write (warning)
+	PrunedFile     Kind = "pruned-file"     // a file the retention marker covers, left by an interrupted prune (info)
 )
 
 // Severity is how grave a finding is.
@@ -50,6 +52,7 @@ type Severity string
 const (
 	SeverityError   Severity = "error"
 	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info" // a note: never fails verification
 )
 
 // Severity returns the kind's severity. A torn tail is a warning: a crash
@@ -58,6 +61,8 @@ func (k Kind) Severity() Severity {
 	switch k {
 	case Torn, UnexpectedFile:
 		return SeverityWarning
+	case PrunedFile:
+		return SeverityInfo
 	}
 	return SeverityError
 }
@@ -97,10 +102,15 @@ type Report struct {
 }
 
 // Errors counts the findings of error severity.
-func (r *Report) Errors() int {
+func (r *Report) Errors() int { return r.count(SeverityError) }
+
+// Warnings counts the findings of warning severity.
+func (r *Report) Warnings() int { return r.count(SeverityWarning) }
+
+func (r *Report) count(s Severity) int {
 	n := 0
 	for _, f := range r.Findings {
-		if f.Severity == SeverityError {
+		if f.Severity == s {
 			n++
 		}
 	}
@@ -108,12 +118,9 @@ func (r *Report) Errors() int {
 }
 
 // OK reports whether the log verified: no errors and, when strict, no
-// warnings either.
+// warnings either. Notes of info severity never count.
 func (r *Report) OK(strict bool) bool {
-	if strict {
-		return len(r.Findings) == 0
-	}
-	return r.Errors() == 0
+	return r.Errors() == 0 && (!strict || r.Warnings() == 0)
 }
 
 // Progress is how far a verification has come.
@@ -331,6 +338,7 @@ type nodePlan struct {
 	bySeq   map[uint64]*digestEntry
 	torn    map[uint64][]tornFile // by segment
 	open    *segEntry             // the segment being written, if any
+	marker  *RetentionMarker      // the retention marker, when it verifies
 }
 
 type segEntry struct {
@@ -405,6 +413,9 @@ func (v *verifier) plan(node string) (*nodePlan, error) {
 		}
 		v.add(UnexpectedFile, node, path.Join(node, digestsDir, name), 0, 0, "ztgate does not write this file here")
 	}
+	if p.marker = v.retention(node, p.dir); p.marker != nil {
+		v.dropPruned(p)
+	}
 	slices.SortFunc(p.segs, func(a, b *segEntry) int { return cmpSeq(a.seq, b.seq) })
 	slices.SortFunc(p.digests, func(a, b *digestEntry) int { return cmpSeq(a.seq, b.seq) })
 	for _, s := range p.segs {
@@ -431,6 +442,74 @@ func (v *verifier) plan(node string) (*nodePlan, error) {
 		s.read = v.inRange(s)
 	}
 	return p, nil
+}
+
+// retention reads and checks a node's retention marker. It returns the
+// marker when it verifies; one that does not is reported, and then the
+// segments it would cover are missing like any others.
+func (v *verifier) retention(node, dir string) *RetentionMarker {
+	rel := path.Join(node, retentionName)
+	m, err := readRetention(dir)
+	if err != nil {
+		v.add(ForgedRetention, node, rel, 0, 0, "%v", err)
+		return nil
+	}
+	if m == nil {
+		return nil
+	}
+	if m.Node != node {
+		v.add(ForgedRetention, node, rel, 0, 0, "it is the retention marker of node %s: it was moved here", m.Node)
+		return nil
+	}
+	if !v.markerValid(m) {
+		if v.keys[m.KeyID] == nil {
+			v.add(UnknownKey, node, rel, 0, 0, "signed with key %s, which is not a trusted key", m.KeyID)
+		} else {
+			v.add(ForgedRetention, node, rel, 0, 0, "signature does not verify with key %s: the retention marker was altered or forged", m.KeyID)
+		}
+		return nil
+	}
+	return m
+}
+
+// markerValid reports whether a retention marker's signature verifies
+// with a trusted key.
+func (v *verifier) markerValid(m *RetentionMarker) bool {
+	pub := v.keys[m.KeyID]
+	return pub != nil && m.verifySignature(pub) == nil
+}
+
+// dropPruned sets aside the files the retention marker covers: an
+// interrupted prune leaves them, and the next one removes them.
+func (v *verifier) dropPruned(p *nodePlan) {
+	through := p.marker.PrunedThroughSeq
+	note := func(dir, name string) {
+		v.add(PrunedFile, p.node, path.Join(p.node, dir, name), 0, 0,
+			"the retention marker covers it (records to seq %d were removed): left by an interrupted prune, the next prune removes it", through)
+	}
+	p.segs = slices.DeleteFunc(p.segs, func(s *segEntry) bool {
+		if s.seq > through {
+			return false
+		}
+		note(segmentsDir, s.name)
+		return true
+	})
+	p.digests = slices.DeleteFunc(p.digests, func(de *digestEntry) bool {
+		if de.seq > through {
+			return false
+		}
+		note(digestsDir, de.name)
+		delete(p.bySeq, de.seq)
+		return true
+	})
+	for seq, tfs := range p.torn {
+		if seq <= through {
+			for _, t := range tfs {
+				note(segmentsDir, t.name)
+			}
+			delete(p.torn, seq)
+		}
+	}
 }
 
 // inRange reports whether a segment is to be read. Segments without a
@@ -519,7 +598,19 @@ func (v *verifier) checkDigests(p *nodePlan) {
 				de.valid = true
 			}
 		}
+		m := p.marker
+		prevSeq, _ := parseSeqName(d.PreviousDigest, digestExt)
 		switch {
+		case prev == nil && m != nil && d.PreviousDigest == m.PrunedThroughDigest:
+			if d.PreviousSignature != m.PrunedThroughSignature || d.FirstPrev != m.PrunedThroughLastHash || d.FirstSeq != m.PrunedThroughSeq+1 {
+				v.add(ForgedRetention, node, path.Join(node, retentionName), 0, 0,
+					"%s, the first digest left, does not continue from the retention marker (signature, chain hash or seq %d differ): the marker does not match the log",
+					de.name, m.PrunedThroughSeq+1)
+			}
+		case prev == nil && m != nil && prevSeq <= m.PrunedThroughSeq:
+			v.add(ForgedRetention, node, path.Join(node, retentionName), 0, 0,
+				"%s, the first digest left, follows %q, not %s as the retention marker says: the marker does not match the log",
+				de.name, d.PreviousDigest, m.PrunedThroughDigest)
 		case prev == nil && d.PreviousDigest == "":
 		case prev == nil || d.PreviousDigest != prev.name:
 			_, err := os.Stat(filepath.Join(p.dir, digestsDir, d.PreviousDigest))
@@ -595,6 +686,10 @@ func (v *verifier) scanSegments(ctx context.Context, p *nodePlan, c *scanCounter
 		rel := path.Join(p.node, segmentsDir, s.name)
 		if r.err != nil {
 			if errors.Is(r.err, fs.ErrNotExist) { // deleted while we looked
+				if m, err := readRetention(p.dir); err == nil && m != nil && m.Node == p.node && m.PrunedThroughSeq >= s.seq && v.markerValid(m) {
+					v.add(PrunedFile, p.node, rel, 0, 0, "removed by retention while it was read")
+					continue
+				}
 				v.add(DeletedSegment, p.node, rel, 0, 0, "the segment disappeared while it was read")
 				continue
 			}
@@ -741,9 +836,20 @@ func (v *verifier) link(p *nodePlan) {
 		}
 	}
 	slices.SortFunc(ends, func(a, b chainEnds) int { return cmpSeq(a.first, b.first) })
-	if len(ends) > 0 && ends[0].first > 1 && v.o.From.IsZero() {
-		v.add(DeletedSegment, p.node, path.Join(p.node, segmentsDir, ends[0].name), 0, 1,
-			"records 1 to %d are missing before it: the first segments were deleted", ends[0].first-1)
+	start := uint64(1)
+	if m := p.marker; m != nil {
+		start = m.PrunedThroughSeq + 1
+		// The digest of a closed segment is checked against the marker;
+		// a segment without one is checked here.
+		if len(ends) > 0 && ends[0].first == start && ends[0].read && ends[0].firstPresent && p.bySeq[start] == nil &&
+			hex.EncodeToString(ends[0].firstPrev[:]) != m.PrunedThroughLastHash {
+			v.add(ModifiedSegment, p.node, path.Join(p.node, segmentsDir, ends[0].name), 1, start,
+				"its first record does not link to the last record the retention marker names: one of them was rewritten")
+		}
+	}
+	if len(ends) > 0 && ends[0].first > start && v.o.From.IsZero() {
+		v.add(DeletedSegment, p.node, path.Join(p.node, segmentsDir, ends[0].name), 0, start,
+			"records %d to %d are missing before it: the first segments were deleted", start, ends[0].first-1)
 	}
 	for i := 1; i < len(ends); i++ {
 		a, b := ends[i-1], ends[i]

@@ -75,6 +75,14 @@ type Options struct {
 	QueueSize int
 	// Region fills awsRegion when a record has none.
 	Region string
+	// RetainAge and RetainSize bound the node's closed segments: after a
+	// segment closes, and at Open, the oldest are removed while their
+	// newest record is older than RetainAge or the closed segments take
+	// more than RetainSize bytes, a signed retention marker written
+	// first. The open segment and the newest closed one are always kept.
+	// Zero is no bound.
+	RetainAge  time.Duration
+	RetainSize int64
 	// Clock gives eventTime, segment ages and closedAt; time.Now when nil.
 	Clock func() time.Time
 	// Log receives warnings (a recovered torn tail) and errors.
@@ -118,6 +126,7 @@ type Writer struct {
 	lastSig    string
 	h          *chainHasher
 	spare      []entry
+	pruneDue   bool // a segment closed since the last prune
 }
 
 type batch struct {
@@ -183,6 +192,9 @@ func Open(o Options) (*Writer, error) {
 	if o.KEK == nil {
 		return nil, errors.New("audit: no key-encryption key")
 	}
+	if o.RetainAge < 0 || o.RetainSize < 0 {
+		return nil, errors.New("audit: negative retention")
+	}
 	if o.Mode != Sync && o.Mode != Async {
 		return nil, fmt.Errorf("audit: unknown mode %d", o.Mode)
 	}
@@ -238,11 +250,15 @@ func Open(o Options) (*Writer, error) {
 		unlock()
 		return nil, err
 	}
+	w.retain()
 	w.cur = w.newBatch()
 	go w.syncLoop()
 	go w.run()
 	return w, nil
 }
+
+// errLocked classifies a node whose log another process holds.
+var errLocked = errors.New("being written by another process")
 
 // lockNode keeps two processes from writing one node's log.
 func lockNode(path string) (func(), error) {
@@ -253,7 +269,7 @@ func lockNode(path string) (func(), error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("audit: %s is being written by another process", filepath.Dir(path))
+			return nil, fmt.Errorf("audit: %s is %w", filepath.Dir(path), errLocked)
 		}
 		return nil, fmt.Errorf("audit: lock: %w", err)
 	}
@@ -426,6 +442,9 @@ func (w *Writer) run() {
 			w.commitPending()
 			w.shutdown()
 			return
+		}
+		if w.pruneDue {
+			w.retain()
 		}
 	}
 }
@@ -651,10 +670,32 @@ func (w *Writer) closeSegment(reason string) error {
 		return err
 	}
 	w.seg = nil
+	w.pruneDue = true
 	if err := s.f.Close(); err != nil {
 		return fmt.Errorf("audit: close %s: %w", s.name, err)
 	}
 	return nil
+}
+
+// retain removes the oldest closed segments beyond Options.RetainAge and
+// RetainSize. A failure is logged and leaves the log as it was, or with
+// leftovers the retention marker covers: keeping records longer is no
+// reason to refuse requests.
+func (w *Writer) retain() {
+	w.pruneDue = false
+	r := retention{maxAge: w.o.RetainAge, maxSize: w.o.RetainSize}
+	if !r.enabled() {
+		return
+	}
+	p := &pruner{dir: w.o.Dir, node: w.o.Node, key: w.key, now: w.o.Clock(), log: w.log}
+	res, err := p.prune(r)
+	if err != nil {
+		w.log.Error("audit: retention failed; old segments are kept", "err", err)
+		return
+	}
+	if res.segments > 0 || res.leftovers > 0 {
+		w.log.Info("audit: removed old segments by retention", "segments", res.segments, "prunedThroughSeq", res.through, "leftovers", res.leftovers)
+	}
 }
 
 // writeDigest signs and writes the digest of a segment.
@@ -737,6 +778,9 @@ func (w *Writer) shutdown() {
 	}
 	close(w.syncq)
 	<-w.syncDone
+	if w.pruneDue && w.sticky() == nil {
+		w.retain()
+	}
 	if err := w.sticky(); err != nil && w.closeErr == nil {
 		w.closeErr = err
 	}

@@ -56,10 +56,17 @@ type Keys struct {
 
 // Audit configures the audit log.
 type Audit struct {
-	Mode           string   `yaml:"mode" doc:"sync: a record is on disk before the request it records is answered (many records share one fsync); async: records are written in the background, and those of the last moments before a crash can be lost." default:"sync"`
-	SegmentSizeMiB int      `yaml:"segment_size_mib" doc:"A segment is closed, and its digest signed, when it reaches this size in MiB (1 to 4096)." default:"64"`
-	SegmentAge     Duration `yaml:"segment_age" doc:"A segment is closed, and its digest signed, when it is this old." default:"15m"`
-	Region         string   `yaml:"region" doc:"The awsRegion written in records that have no region of their own." default:"zt-local"`
+	Mode           string         `yaml:"mode" doc:"sync: a record is on disk before the request it records is answered (many records share one fsync); async: records are written in the background, and those of the last moments before a crash can be lost." default:"sync"`
+	SegmentSizeMiB int            `yaml:"segment_size_mib" doc:"A segment is closed, and its digest signed, when it reaches this size in MiB (1 to 4096)." default:"64"`
+	SegmentAge     Duration       `yaml:"segment_age" doc:"A segment is closed, and its digest signed, when it is this old." default:"15m"`
+	Region         string         `yaml:"region" doc:"The awsRegion written in records that have no region of their own." default:"zt-local"`
+	Retention      AuditRetention `yaml:"retention" doc:"How long closed segments are kept. The oldest are removed, and a signed retention marker written first so that verification still holds; the newest closed segment is always kept."`
+}
+
+// AuditRetention bounds the audit log by age and size.
+type AuditRetention struct {
+	MaxAge     Duration `yaml:"max_age" doc:"Remove closed segments whose newest record is older than this. 0 keeps them forever." default:"0s"`
+	MaxSizeMiB int      `yaml:"max_size_mib" doc:"Remove the oldest closed segments while the node's closed segments take more than this many MiB. 0 means no limit." default:"0"`
 }
 
 // Server holds HTTP server limits.

@@ -59,6 +59,9 @@ var (
 // Bounds of store.postgres.max_conns.
 var auditModes = []string{"sync", "async"}
 
+// zeroDurations are the durations for which 0 is meaningful.
+var zeroDurations = map[string]bool{"audit.retention.max_age": true}
+
 const (
 	minConns = 1
 	maxConns = 1000
@@ -77,6 +80,12 @@ func (ch *checker) check(c *Config) {
 	ch.oneOf("audit.mode", c.Audit.Mode, auditModes)
 	if n := c.Audit.SegmentSizeMiB; n < 1 || n > 4096 {
 		ch.errorf("audit.segment_size_mib", "must be from 1 to 4096, got %d", n)
+	}
+	if d := c.Audit.Retention.MaxAge; d < 0 {
+		ch.errorf("audit.retention.max_age", "must not be negative, got %s", d)
+	}
+	if n := c.Audit.Retention.MaxSizeMiB; n < 0 {
+		ch.errorf("audit.retention.max_size_mib", "must not be negative, got %d", n)
 	}
 
 	switch c.Store.Driver {
@@ -116,10 +125,13 @@ func (ch *checker) oneOf(path, value string, valid []string) {
 
 // durations checks that every duration in the section v is positive: each
 // is a timeout or a wait, for which zero or less has no useful meaning.
+// The durations in zeroDurations, where zero means "never", are checked
+// by check instead.
 func (ch *checker) durations(v reflect.Value, path string) {
 	for _, f := range fields(v.Type()) {
 		fv, p := v.Field(f.index), join(path, f.key)
 		switch {
+		case f.typ == durationType && zeroDurations[p]:
 		case f.typ == durationType:
 			if d := fv.Interface().(Duration); d <= 0 {
 				ch.errorf(p, "must be greater than 0, got %s", d)

@@ -180,6 +180,8 @@ func Run(ctx context.Context, o Options) error {
 		SegmentSize: int64(cfg.Audit.SegmentSizeMiB) << 20,
 		SegmentAge:  cfg.Audit.SegmentAge.D(),
 		Region:      cfg.Audit.Region,
+		RetainAge:   cfg.Audit.Retention.MaxAge.D(),
+		RetainSize:  int64(cfg.Audit.Retention.MaxSizeMiB) << 20,
 		Log:         log,
 	})
 	if err != nil {
@@ -392,7 +394,9 @@ func (n *node) pruneLoop(ctx context.Context) {
 }
 
 // indexLoop keeps the audit query store close behind the log, so that
-// queries need not index much before answering.
+// queries need not index much before answering. With a PostgreSQL store
+// it also ships the indexed records to the store's audit table, where
+// queries see every node's.
 func (n *node) indexLoop(ctx context.Context) {
 	x, err := index.Open(n.dir.Path(audit.DirName))
 	if err != nil {
@@ -410,6 +414,16 @@ func (n *node) indexLoop(ctx context.Context) {
 		}
 		if _, err := x.Update(ctx, nil); err != nil && ctx.Err() == nil {
 			n.log.Warn("indexing the audit log failed", "err", err)
+		}
+		n.mu.Lock()
+		st := n.st
+		n.mu.Unlock()
+		if st == nil || st.Driver() != sqlstore.Postgres {
+			continue // not connected yet, or one node: queries read the index
+		}
+		// What failed to ship is shipped by a later round.
+		if _, err := index.NewTable(st.DB()).Ship(ctx, x); err != nil && ctx.Err() == nil {
+			n.log.Warn("shipping audit records to the store failed", "err", err)
 		}
 	}
 }

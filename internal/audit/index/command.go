@@ -14,7 +14,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/store/sqlstore"
 )
 
 // Commands returns the audit subcommands that work through the index:
@@ -55,6 +57,66 @@ func open(ctx context.Context, dataDir string, errOut io.Writer) (*Index, error)
 	return x, nil
 }
 
+// source opens what query and export read: with a configuration whose
+// store is PostgreSQL, the table of every node's records, once the local
+// log (if any) is shipped there; otherwise the local index. The
+// configuration is configFile, else config.yaml in the data directory
+// when there is one.
+func source(ctx context.Context, dataDir, configFile string, errOut io.Writer) (Querier, func(), error) {
+	d, err := datadir.Abs(dataDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if configFile == "" {
+		if _, err := os.Stat(d.Config()); err == nil {
+			configFile = d.Config()
+		}
+	}
+	if configFile != "" {
+		cfg, err := config.Load(configFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		if cfg.Store.Driver == sqlstore.Postgres {
+			return openTable(ctx, cfg, d, errOut)
+		}
+	}
+	x, err := open(ctx, dataDir, errOut)
+	if err != nil {
+		return nil, nil, err
+	}
+	return x, func() { x.Close() }, nil
+}
+
+// openTable connects to the PostgreSQL store of cfg and ships the records
+// of the data directory's log first, as a running node would within
+// seconds.
+func openTable(ctx context.Context, cfg *config.Config, d datadir.Dir, errOut io.Writer) (Querier, func(), error) {
+	st, err := sqlstore.Open(ctx, sqlstore.Options{
+		Driver:         sqlstore.Postgres,
+		DSN:            cfg.Store.Postgres.DSN,
+		Node:           cfg.Node.Name,
+		MaxConns:       2,
+		ConnectTimeout: cfg.Store.Postgres.ConnectTimeout.D(),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	t := NewTable(st.DB())
+	if _, err := os.Stat(d.Path("audit")); err == nil {
+		x, err := open(ctx, string(d), errOut)
+		if err == nil {
+			_, err = t.Ship(ctx, x)
+			x.Close()
+		}
+		if err != nil {
+			st.Close()
+			return nil, nil, fmt.Errorf("ship the local audit log: %w", err)
+		}
+	}
+	return t, func() { st.Close() }, nil
+}
+
 // parseTime reads an RFC 3339 time, a date, or a duration back from now
 // ("24h", "90m").
 func parseTime(s string, now time.Time) (time.Time, error) {
@@ -73,13 +135,14 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 }
 
 type filterFlags struct {
-	dataDir, from, to string
-	f                 Filter
+	dataDir, configFile, from, to string
+	f                             Filter
 }
 
 func (ff *filterFlags) add(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&ff.dataDir, "data-dir", datadir.Default, "data directory")
+	fl.StringVar(&ff.configFile, "config", "", "configuration file (default: config.yaml in the data directory, when present); with store.driver postgres, every node's records are searched there")
 	fl.StringVar(&ff.from, "from", "", "records at or after this time (RFC 3339, YYYY-MM-DD, or a duration back from now: 24h)")
 	fl.StringVar(&ff.to, "to", "", "records before this time")
 	fl.StringVar(&ff.f.Principal, "principal", "", "caller ARN (userIdentity.arn)")
@@ -118,7 +181,9 @@ func queryCommand() *cobra.Command {
 		Short: "Find audit records by time, principal, action, resource, decision, source IP, device or error code",
 		Long: `Find audit records, newest first. Filters combine with AND. The output is a
 table, or with --format json one CloudTrail-shaped record per line. The
-query store is brought up to date with the log before each query.`,
+query store is brought up to date with the log before each query. When the
+configuration's store is PostgreSQL, the query runs there, on the records
+of every node, once this data directory's are shipped.`,
 		Example: `  ztgate audit query --principal arn:zt:iam::111122223333:user/alice --limit 20
   ztgate audit query --decision explicitDeny --from 24h --format json`,
 		Args: cobra.NoArgs,
@@ -130,11 +195,11 @@ query store is brought up to date with the log before each query.`,
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: want table or json", format)
 			}
-			x, err := open(cmd.Context(), ff.dataDir, cmd.ErrOrStderr())
+			x, closeSource, err := source(cmd.Context(), ff.dataDir, ff.configFile, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			defer x.Close()
+			defer closeSource()
 			rows, err := x.Query(cmd.Context(), f)
 			if err != nil {
 				return err
@@ -169,12 +234,12 @@ func dash(s string) string {
 	return s
 }
 
-// Each calls fn with every record matching f, oldest first, in pages.
-func (x *Index) Each(ctx context.Context, f Filter, fn func(Row) error) error {
+// Each calls fn with every record of q matching f, oldest first, in pages.
+func Each(ctx context.Context, q Querier, f Filter, fn func(Row) error) error {
 	f.Ascending, f.Limit = true, 10000
 	var seen map[string]bool // records of the previous page's last instant
 	for {
-		rows, err := x.Query(ctx, f)
+		rows, err := q.Query(ctx, f)
 		if err != nil {
 			return err
 		}
@@ -225,11 +290,11 @@ CloudTrail delivers them ({"Records": [...]}), one per node and hour, under
 			if err != nil {
 				return err
 			}
-			x, err := open(cmd.Context(), ff.dataDir, cmd.ErrOrStderr())
+			x, closeSource, err := source(cmd.Context(), ff.dataDir, ff.configFile, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
-			defer x.Close()
+			defer closeSource()
 			switch format {
 			case "jsonl":
 				w := cmd.OutOrStdout()
@@ -241,7 +306,7 @@ CloudTrail delivers them ({"Records": [...]}), one per node and hour, under
 					defer file.Close()
 					w = file
 				}
-				return x.Each(cmd.Context(), f, func(r Row) error {
+				return Each(cmd.Context(), x, f, func(r Row) error {
 					_, err := w.Write(append(append([]byte(nil), r.Record...), '\n'))
 					return err
 				})
@@ -267,13 +332,13 @@ CloudTrail delivers them ({"Records": [...]}), one per node and hour, under
 
 // exportCloudTrail writes one gzip file of {"Records": [...]} per node and
 // hour.
-func exportCloudTrail(ctx context.Context, x *Index, f Filter, out string) (int, error) {
+func exportCloudTrail(ctx context.Context, q Querier, f Filter, out string) (int, error) {
 	files := 0
 	// Group by node and hour: order by node first is not needed, since a
 	// file is reopened for append only within one ordered pass per key.
 	byKey := map[string][]Row{}
 	var keys []string
-	err := x.Each(ctx, f, func(r Row) error {
+	err := Each(ctx, q, f, func(r Row) error {
 		k := r.Node + "/" + r.Time.UTC().Format("2006010215")
 		if _, ok := byKey[k]; !ok {
 			keys = append(keys, k)

@@ -5,6 +5,10 @@
 // by reading the segments incrementally (each segment from the offset last
 // indexed), can be deleted and rebuilt at any time, and is never the
 // evidence: "ztgate audit verify" checks the segments themselves.
+//
+// On PostgreSQL deployments each node also ships its indexed records to a
+// [Table] in the store's database, so that a query there sees every
+// node's; [Querier] is what both answer.
 package index
 
 import (
@@ -18,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -288,14 +293,37 @@ type Filter struct {
 	Ascending bool // oldest first; default newest first
 }
 
+// Querier finds records: the local Index, or the Table of a PostgreSQL
+// store holding every node's.
+type Querier interface {
+	Query(ctx context.Context, f Filter) ([]Row, error)
+}
+
+var (
+	_ Querier = (*Index)(nil)
+	_ Querier = (*Table)(nil)
+)
+
 // Query returns the records matching f, newest first unless f.Ascending.
 func (x *Index) Query(ctx context.Context, f Filter) ([]Row, error) {
+	return query(ctx, x.db, "records", false, f)
+}
+
+// query runs f on table, which has the columns of records; postgres
+// numbers the placeholders.
+func query(ctx context.Context, db *sql.DB, table string, postgres bool, f Filter) ([]Row, error) {
 	var where []string
 	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		if postgres {
+			return "$" + strconv.Itoa(len(args))
+		}
+		return "?"
+	}
 	eq := func(col, v string) {
 		if v != "" {
-			where = append(where, col+" = ?")
-			args = append(args, v)
+			where = append(where, col+" = "+arg(v))
 		}
 	}
 	eq("principal", f.Principal)
@@ -307,14 +335,12 @@ func (x *Index) Query(ctx context.Context, f Filter) ([]Row, error) {
 	eq("error_code", f.ErrorCode)
 	eq("node", f.Node)
 	if !f.From.IsZero() {
-		where = append(where, "time_us >= ?")
-		args = append(args, f.From.UnixMicro())
+		where = append(where, "time_us >= "+arg(f.From.UnixMicro()))
 	}
 	if !f.To.IsZero() {
-		where = append(where, "time_us < ?")
-		args = append(args, f.To.UnixMicro())
+		where = append(where, "time_us < "+arg(f.To.UnixMicro()))
 	}
-	q := `SELECT node, seq, time_us, principal, action, resource, decision, source_ip, device, error_code, event_id, record FROM records`
+	q := `SELECT node, seq, time_us, principal, action, resource, decision, source_ip, device, error_code, event_id, record FROM ` + table
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -322,17 +348,21 @@ func (x *Index) Query(ctx context.Context, f Filter) ([]Row, error) {
 	if f.Ascending {
 		order = "ASC"
 	}
-	q += " ORDER BY time_us " + order + ", node " + order + ", seq " + order + " LIMIT ?"
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	args = append(args, limit)
-	rows, err := x.db.QueryContext(ctx, q, args...)
+	q += " ORDER BY time_us " + order + ", node " + order + ", seq " + order + " LIMIT " + arg(limit)
+	rows, err := db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	return scanRows(rows)
+}
+
+// scanRows reads rows of the columns query selects.
+func scanRows(rows *sql.Rows) ([]Row, error) {
 	var out []Row
 	for rows.Next() {
 		var r Row

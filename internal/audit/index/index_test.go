@@ -220,7 +220,7 @@ func TestEachPaging(t *testing.T) {
 	defer x.Close()
 	x.Update(context.Background(), nil)
 	var seqs []uint64
-	err := x.Each(context.Background(), Filter{}, func(r Row) error {
+	err := Each(context.Background(), x, Filter{}, func(r Row) error {
 		seqs = append(seqs, r.Seq)
 		return nil
 	})

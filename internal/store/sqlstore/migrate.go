@@ -82,6 +82,39 @@ var migrations = []migration{
 			`ALTER TABLE ztgate_meta ADD COLUMN pruned BIGINT NOT NULL DEFAULT 0`,
 		},
 	},
+	{
+		// Every node's audit records, shipped from its log, so that a
+		// query on a PostgreSQL deployment sees them all. On SQLite (one
+		// node) the table stays empty: queries read the local index.
+		version: 3,
+		name:    "audit records",
+		sqlite:  auditTable("INTEGER", "BLOB"),
+		pg:      auditTable("BIGINT", "TEXT"),
+	},
+}
+
+// auditTable is migration 3 in a dialect: the columns and indexes of the
+// audit query store (package audit/index), under the name ztgate_audit.
+func auditTable(integer, record string) []string {
+	stmts := []string{`CREATE TABLE ztgate_audit (
+		node TEXT NOT NULL,
+		seq ` + integer + ` NOT NULL,
+		time_us ` + integer + ` NOT NULL,
+		principal TEXT NOT NULL,
+		action TEXT NOT NULL,
+		resource TEXT NOT NULL,
+		decision TEXT NOT NULL,
+		source_ip TEXT NOT NULL,
+		device TEXT NOT NULL,
+		error_code TEXT NOT NULL,
+		event_id TEXT NOT NULL,
+		record ` + record + ` NOT NULL,
+		PRIMARY KEY (node, seq)
+	)`, `CREATE INDEX ztgate_audit_time ON ztgate_audit (time_us)`}
+	for _, col := range []string{"principal", "action", "resource", "decision", "source_ip", "device", "error_code"} {
+		stmts = append(stmts, `CREATE INDEX ztgate_audit_`+col+` ON ztgate_audit (`+col+`, time_us)`)
+	}
+	return stmts
 }
 
 // SchemaVersion is the schema version this build migrates to.

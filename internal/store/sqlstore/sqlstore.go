@@ -247,6 +247,10 @@ func (s *Store) Live() bool {
 // Head returns the highest revision the change feed has read.
 func (s *Store) Head() int64 { return s.feed.Head() }
 
+// DB returns the database, for the few tables kept beside the store's
+// records (the audit records of package audit/index).
+func (s *Store) DB() *sql.DB { return s.db }
+
 // Driver returns SQLite or Postgres.
 func (s *Store) Driver() string {
 	if s.d.postgres {
