@@ -9,29 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ztgate/ztgate/internal/conformance"
+
 	"github.com/ztgate/ztgate/internal/policy"
 	"github.com/ztgate/ztgate/internal/policy/keys"
 )
-
-// conformanceDir finds the shared conformance corpora: ZTGATE_CONFORMANCE_DIR,
-// else ../shared/conformance beside the module.
-func conformanceDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("ZTGATE_CONFORMANCE_DIR"); d != "" {
-		return d
-	}
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "conformance")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
 
 type simCase struct {
 	Name    string `json:"name"`
@@ -79,7 +61,7 @@ var simSkips = map[string]string{
 var allowAll = json.RawMessage(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}`)
 
 func TestIAMSimulateConformance(t *testing.T) {
-	root := filepath.Join(conformanceDir(t), "iam-simulate", "core_engine", "coreEngineTests")
+	root := filepath.Join(conformance.Root(), "iam-simulate", "core_engine", "coreEngineTests")
 	if _, err := os.Stat(root); err != nil {
 		t.Skipf("conformance corpus not found at %s (set ZTGATE_CONFORMANCE_DIR)", root)
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/ztgate/ztgate/internal/conformance"
 )
 
 // The IAM policy-validation corpus: moto's cases for IAM CreatePolicy, each
@@ -33,30 +35,8 @@ type corpusCase struct {
 	} `json:"expected"`
 }
 
-// conformanceDir finds the corpus directory, or "" when it is absent.
-func conformanceDir(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("ZTGATE_CONFORMANCE_DIR"); d != "" {
-		return d
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "conformance")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
-
 func TestConformanceIAMPolicyValidation(t *testing.T) {
-	root := conformanceDir(t)
+	root := conformance.Root()
 	if root == "" {
 		t.Skipf("conformance corpus %s not found: no go.mod above the package; set ZTGATE_CONFORMANCE_DIR to the directory holding %s/", corpusName, corpusName)
 	}

@@ -7,34 +7,13 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/ztgate/ztgate/internal/conformance"
+
 	"github.com/ztgate/ztgate/internal/policy/keys"
 )
 
 // The conformance corpus is AGPL data kept outside the repository; it is
 // read in place and never copied here.
-
-// conformanceDir returns the corpus folder: $ZTGATE_CONFORMANCE_DIR, or
-// ../shared/conformance beside the module root.
-func conformanceDir(t *testing.T) string {
-	t.Helper()
-	if dir := os.Getenv("ZTGATE_CONFORMANCE_DIR"); dir != "" {
-		return dir
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "conformance")
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
-}
 
 type operatorCase struct {
 	ID              string                     `json:"id"`
@@ -73,7 +52,7 @@ const conformanceKey = "ztgate:ConformanceKey"
 // policy when it is compiled; those cases pass when the value is rejected
 // with ErrValue and the corpus expects no match.
 func TestOperatorConformance(t *testing.T) {
-	dir := conformanceDir(t)
+	dir := conformance.Root()
 	path := filepath.Join(dir, "iam-simulate", "operator-cases.json")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) || dir == "" {
