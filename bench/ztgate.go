@@ -18,12 +18,13 @@ var _ Engine = (*Ztgate)(nil)
 // attaches it to its user.
 func BuildZtgate(ps []workload.Policy) (Engine, error) {
 	b := authz.NewBuilder(1)
+	comp := authz.NewCompiler() // shares what the policies repeat
 	for _, p := range ps {
 		doc, errs := policy.Check(p.JSON(), policy.Identity)
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("%s: %v", p.Name, errs)
 		}
-		cp, err := authz.Compile(p.Name, doc)
+		cp, err := comp.Compile(p.Name, doc)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p.Name, err)
 		}

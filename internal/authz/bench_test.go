@@ -15,12 +15,13 @@ func buildWorkload(tb testing.TB, total int) (*Snapshot, *Request) {
 	tb.Helper()
 	target, others := workload.Generate(total)
 	b := NewBuilder(1)
+	comp := NewCompiler()
 	for _, p := range append(target, others...) {
 		doc, errs := policy.Check(p.JSON(), policy.Identity)
 		if len(errs) > 0 {
 			tb.Fatalf("%s: %v", p.Name, errs)
 		}
-		cp, err := Compile(p.Name, doc)
+		cp, err := comp.Compile(p.Name, doc)
 		if err != nil {
 			tb.Fatalf("%s: %v", p.Name, err)
 		}

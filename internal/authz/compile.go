@@ -44,6 +44,64 @@ type Statement struct {
 // Compile compiles a parsed document. It reports the first element that
 // cannot be compiled (a bad pattern or condition value).
 func Compile(name string, doc *policy.Document) (*Policy, error) {
+	return NewCompiler().Compile(name, doc)
+}
+
+// Compiler compiles many policies, sharing the compiled form of every
+// pattern and condition they repeat: policies written from templates
+// repeat most of them, and sharing keeps a snapshot's memory close to the
+// size of what is distinct. Compiled patterns and conditions are
+// immutable, so sharing them is safe. A Compiler is not safe for
+// concurrent use.
+type Compiler struct {
+	patterns   map[patternKey]*wildcard.Pattern
+	conditions map[string]*condition.Condition
+}
+
+type patternKey struct {
+	src string
+	o   wildcard.Options
+}
+
+// NewCompiler returns a compiler with empty caches.
+func NewCompiler() *Compiler {
+	return &Compiler{patterns: map[patternKey]*wildcard.Pattern{}, conditions: map[string]*condition.Condition{}}
+}
+
+func (c *Compiler) pattern(s string, o wildcard.Options) (*wildcard.Pattern, error) {
+	k := patternKey{s, o}
+	if p, ok := c.patterns[k]; ok {
+		return p, nil
+	}
+	p, err := wildcard.Compile(s, o)
+	if err != nil {
+		return nil, err
+	}
+	c.patterns[k] = p
+	return p, nil
+}
+
+func (c *Compiler) condition(op, key string, vals []string, o condition.Options) (*condition.Condition, error) {
+	// A key no operator, key or value can forge: lengths prefix each part.
+	var b strings.Builder
+	for _, part := range append([]string{op, key, fmt.Sprint(o.Vars)}, vals...) {
+		fmt.Fprintf(&b, "%d:%s", len(part), part)
+	}
+	k := b.String()
+	if cc, ok := c.conditions[k]; ok {
+		return cc, nil
+	}
+	cc, err := condition.Compile(op, key, vals, o)
+	if err != nil {
+		return nil, err
+	}
+	c.conditions[k] = cc
+	return cc, nil
+}
+
+// Compile compiles a parsed document, sharing what earlier policies
+// compiled.
+func (c *Compiler) Compile(name string, doc *policy.Document) (*Policy, error) {
 	vars := doc.Version == policy.Version2012
 	p := &Policy{Name: name, Statements: make([]Statement, 0, len(doc.Statements))}
 	for i, st := range doc.Statements {
@@ -51,20 +109,20 @@ func Compile(name string, doc *policy.Document) (*Policy, error) {
 		var err error
 		switch {
 		case st.Action != nil:
-			s.actions, s.anyAction, err = patterns(st.Action, wildcard.Options{Fold: true})
+			s.actions, s.anyAction, err = c.patternList(st.Action, wildcard.Options{Fold: true})
 		case st.NotAction != nil:
 			s.notAction = true
-			s.actions, _, err = patterns(st.NotAction, wildcard.Options{Fold: true})
+			s.actions, _, err = c.patternList(st.NotAction, wildcard.Options{Fold: true})
 		}
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: action: %w", i, err)
 		}
 		switch {
 		case st.Resource != nil:
-			s.resources, s.anyResource, err = patterns(st.Resource, wildcard.Options{Vars: vars})
+			s.resources, s.anyResource, err = c.patternList(st.Resource, wildcard.Options{Vars: vars})
 		case st.NotResource != nil:
 			s.notResource = true
-			s.resources, _, err = patterns(st.NotResource, wildcard.Options{Vars: vars})
+			s.resources, _, err = c.patternList(st.NotResource, wildcard.Options{Vars: vars})
 		default:
 			s.anyResource = true
 		}
@@ -81,14 +139,14 @@ func Compile(name string, doc *policy.Document) (*Policy, error) {
 		if err != nil {
 			return nil, fmt.Errorf("statement %d: principal: %w", i, err)
 		}
-		for _, c := range st.Conditions {
-			vals := make([]string, len(c.Values))
-			for j, v := range c.Values {
+		for _, cond := range st.Conditions {
+			vals := make([]string, len(cond.Values))
+			for j, v := range cond.Values {
 				vals[j] = v.S
 			}
-			cc, err := condition.Compile(c.Operator, c.Key, vals, condition.Options{Vars: vars})
+			cc, err := c.condition(cond.Operator, cond.Key, vals, condition.Options{Vars: vars})
 			if err != nil {
-				return nil, fmt.Errorf("statement %d: condition %s %s: %w", i, c.Operator, c.Key, err)
+				return nil, fmt.Errorf("statement %d: condition %s %s: %w", i, cond.Operator, cond.Key, err)
 			}
 			s.conds = append(s.conds, cc)
 		}
@@ -107,7 +165,7 @@ func CompileJSON(name string, data []byte, kind policy.Kind) (*Policy, error) {
 	return Compile(name, doc)
 }
 
-func patterns(vs []policy.Value, o wildcard.Options) (ps []*wildcard.Pattern, any bool, err error) {
+func (c *Compiler) patternList(vs []policy.Value, o wildcard.Options) (ps []*wildcard.Pattern, any bool, err error) {
 	ps = make([]*wildcard.Pattern, 0, len(vs))
 	for _, v := range vs {
 		// Not trimmed: "s3:GetObject " is another action, as in AWS.
@@ -115,7 +173,7 @@ func patterns(vs []policy.Value, o wildcard.Options) (ps []*wildcard.Pattern, an
 		if s == "*" {
 			any = true
 		}
-		p, err := wildcard.Compile(s, o)
+		p, err := c.pattern(s, o)
 		if err != nil {
 			return nil, false, fmt.Errorf("%q: %w", v.S, err)
 		}

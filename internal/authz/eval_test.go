@@ -239,3 +239,45 @@ func TestBuilderUnknownPolicy(t *testing.T) {
 		t.Fatalf("Build: %v", err)
 	}
 }
+
+// TestCompilerSharing: a compiler shares the compiled form of repeated
+// patterns and conditions, and never confuses distinct ones.
+func TestCompilerSharing(t *testing.T) {
+	comp := NewCompiler()
+	compile := func(doc string) *Policy {
+		d, errs := policy.Check([]byte(doc), policy.Identity)
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		p, err := comp.Compile("p", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	cond := func(v string) string {
+		return stmt("Allow", "s3:GetObject", "*", `,"Condition":{"StringEquals":{"aws:PrincipalTag/team":["`+v+`"]}}`)
+	}
+	a, b, c := compile(cond("payments")), compile(cond("payments")), compile(cond("pay"))
+	if a.Statements[0].conds[0] != b.Statements[0].conds[0] || a.Statements[0].actions[0] != b.Statements[0].actions[0] {
+		t.Error("identical conditions or patterns were compiled twice")
+	}
+	if a.Statements[0].conds[0] == c.Statements[0].conds[0] {
+		t.Error("distinct conditions were shared")
+	}
+	// Values that join alike are still distinct.
+	x := compile(stmt("Allow", "*", "*", `,"Condition":{"StringEquals":{"k":["a,b"]}}`))
+	y := compile(stmt("Allow", "*", "*", `,"Condition":{"StringEquals":{"k":["a","b"]}}`))
+	if x.Statements[0].conds[0] == y.Statements[0].conds[0] {
+		t.Error("[\"a,b\"] and [\"a\",\"b\"] shared one compiled condition")
+	}
+	ctx := &Context{}
+	ctx.SetString("aws:PrincipalTag/team", "pay")
+	r := &Request{Principal: ParsePrincipal(alice), Action: "s3:GetObject", Resource: "x", Context: ctx}
+	if d := Evaluate(r, &Policies{Identity: NewSet(a)}); d.Effect != ImplicitDeny {
+		t.Errorf("team pay against payments: %v", d.Effect)
+	}
+	if d := Evaluate(r, &Policies{Identity: NewSet(c)}); d.Effect != Allowed {
+		t.Errorf("team pay against pay: %v", d.Effect)
+	}
+}
