@@ -96,6 +96,11 @@ step "go test -race"
 # shellcheck disable=SC2086
 go test -race -count=1 -timeout 20m ${GOTESTFLAGS:-} ./...
 
+# Allocation budgets: the race detector allocates, so they are checked in
+# a plain run.
+step "allocation budgets"
+go test -count=1 -run 'Alloc' ./...
+
 # The benchmark module (peers: OPA, cedar-go) is a module of its own; its
 # tests check that every engine decides the workload alike.
 step "bench module: vet, tidy, engines agree"

@@ -100,13 +100,10 @@ func (e *Error) JSON(requestID string) []byte {
 // length bounded: an error must never replay a signature.
 func redactAuthorization(h string) string {
 	const maxEcho = 512
+	// Everything from the signature on goes: clients put it last, and a
+	// malformed header may continue it past a comma.
 	if i := strings.Index(h, "Signature="); i >= 0 {
-		j := strings.IndexByte(h[i:], ',')
-		rest := ""
-		if j >= 0 {
-			rest = h[i+j:]
-		}
-		h = h[:i] + "Signature=" + redacted + rest
+		h = h[:i] + "Signature=" + redacted
 	}
 	if len(h) > maxEcho {
 		h = h[:maxEcho] + "..."
