@@ -33,6 +33,8 @@ pg_bindir() {
 missing=()
 pg_bindir >/dev/null || missing+=(postgresql)
 command -v gcc >/dev/null || missing+=(gcc) # the race detector needs cgo
+command -v aws >/dev/null || missing+=(awscli) # real-client tests
+command -v curl >/dev/null || missing+=(curl)  # curl --aws-sigv4
 if [ ${#missing[@]} -gt 0 ]; then
 	step "installing ${missing[*]}"
 	as_root apt-get update -qq
@@ -70,8 +72,9 @@ if [ -z "${ZTGATE_TEST_POSTGRES_DSN:-}" ]; then
 	export ZTGATE_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 fi
-# Tests that need PostgreSQL fail, rather than skip, when it is missing.
-export ZTGATE_REQUIRE_POSTGRES=1
+# Tests that need PostgreSQL or the AWS CLI fail, rather than skip, when
+# it is missing.
+export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1
 export ZTGATE_CONFORMANCE_DIR="${ZTGATE_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance}"
 
 # --- static checks -------------------------------------------------------------

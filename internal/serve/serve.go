@@ -1,6 +1,6 @@
 // Package serve wires ztgate's subsystems into a running node: it reads the
 // configuration, opens the data directory, the key-encryption key and the
-// store, and serves the main listener (health, readiness, metrics) and the
+// store, and serves the main listener (health, readiness, metrics, STS) and the
 // control socket until SIGINT or SIGTERM. It is the only package that knows
 // every subsystem.
 package serve
@@ -29,6 +29,7 @@ import (
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
+	"github.com/ztgate/ztgate/internal/sts"
 )
 
 // Options are the serve command's flags.
@@ -53,7 +54,10 @@ directory, until SIGINT or SIGTERM, which drain in-flight requests first.
 
 The configuration is --config, else config.yaml in the data directory. With
 --dev and no configuration, a working development configuration and a
-key-encryption key are written to the data directory first.`,
+key-encryption key are written to the data directory first, and the first
+--dev start creates an administrator whose access key it writes to
+admin.credentials (AWS shared-credentials format, profile "ztgate") for
+STS on POST /.`,
 		Example: `  ztgate serve --dev
   ztgate serve --dev --data-dir /tmp/zt --listen 127.0.0.1:0
   ztgate serve --config /etc/ztgate/config.yaml --data-dir /var/lib/ztgate`,
@@ -89,6 +93,8 @@ type node struct {
 	st    *sqlstore.Store
 	sErr  error
 	down  bool
+	// stsH serves STS; made on first use once the store is open.
+	stsH *sts.Handler
 }
 
 // Store returns the open store, or why there is none yet.
@@ -193,6 +199,13 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
+	var adminFile string
+	if o.Dev {
+		if adminFile, err = n.bootstrapAdmin(ctx); err != nil {
+			return fmt.Errorf("development administrator: %w", err)
+		}
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -233,6 +246,9 @@ func Run(ctx context.Context, o Options) error {
 
 	log.Info("ztgate node started", "listen", addr, "data_dir", string(dir), "config", cfgFile, "store", cfg.Store.Driver, "node", nodeName(cfg))
 	fmt.Fprintf(o.Stdout, "ztgate is listening on http://%s\n  health:  http://%s/healthz\n  ready:   http://%s/readyz\n  metrics: http://%s/metrics\n", addr, addr, addr, addr)
+	if adminFile != "" {
+		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
+	}
 
 	var runErr error
 	select {

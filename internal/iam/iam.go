@@ -1,0 +1,283 @@
+// Package iam keeps ztgate's identities: users and their long-term access
+// keys, stored as records in the state store (kinds "iam-user" and
+// "iam-access-key"). A secret access key is returned once, when the key is
+// created, and is stored only sealed under the key-encryption key with the
+// access key id as associated data, so that a sealed secret cannot be moved
+// to another key's record. [Directory] is also the [sigv4.KeyStore] that
+// SigV4 verification looks secrets up in.
+package iam
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/secret"
+	"github.com/ztgate/ztgate/internal/sigv4"
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+// DefaultAccount is the account id a node's identities belong to until
+// accounts are configurable: twelve zeros, which no real AWS account has,
+// so that ztgate ARNs are never mistaken for AWS ones.
+const DefaultAccount = "000000000000"
+
+// Record kinds in the store.
+const (
+	KindUser      = "iam-user"
+	KindAccessKey = "iam-access-key"
+)
+
+// Errors, classified with errors.Is.
+var (
+	// ErrNoSuchEntity: no user or access key has that name or id (AWS's
+	// NoSuchEntity).
+	ErrNoSuchEntity = errors.New("iam: no such entity")
+	// ErrEntityExists: a user with that name exists (AWS's EntityAlreadyExists).
+	ErrEntityExists = errors.New("iam: entity already exists")
+	// ErrInvalidInput: a name breaks AWS's rules (AWS's ValidationError).
+	ErrInvalidInput = errors.New("iam: invalid input")
+)
+
+// Status is an access key's state.
+type Status string
+
+// Access key states, as AWS names them.
+const (
+	Active   Status = "Active"
+	Inactive Status = "Inactive"
+)
+
+// User is an IAM user.
+type User struct {
+	Name    string    `json:"name"`
+	ID      string    `json:"id"` // "AIDA" + 16 characters, as AWS's unique ids
+	Account string    `json:"account"`
+	Created time.Time `json:"created"`
+}
+
+// ARN is the user's ARN in ztgate's partition.
+func (u User) ARN() string { return "arn:zt:iam::" + u.Account + ":user/" + u.Name }
+
+// AccessKey describes a long-term access key; it never holds the secret.
+type AccessKey struct {
+	ID      string    `json:"id"`
+	User    string    `json:"user"`
+	Status  Status    `json:"status"`
+	Created time.Time `json:"created"`
+}
+
+// keyRecord is an access key as stored: the description plus the sealed
+// secret.
+type keyRecord struct {
+	AccessKey
+	Sealed []byte `json:"sealedSecret"`
+}
+
+// Directory reads and writes users and access keys in a store.
+type Directory struct {
+	store   store.Store
+	kek     *secret.KEK
+	account string
+	clock   func() time.Time
+	rand    io.Reader
+}
+
+var _ sigv4.KeyStore = (*Directory)(nil)
+
+// Config is what a Directory needs.
+type Config struct {
+	Store   store.Store
+	KEK     *secret.KEK
+	Account string           // the account the users belong to; DefaultAccount when empty
+	Clock   func() time.Time // time.Now when nil
+	Rand    io.Reader        // crypto/rand when nil
+}
+
+// New returns a Directory over c.Store.
+func New(c Config) *Directory {
+	d := &Directory{store: c.Store, kek: c.KEK, account: c.Account, clock: c.Clock, rand: c.Rand}
+	if d.account == "" {
+		d.account = DefaultAccount
+	}
+	if d.clock == nil {
+		d.clock = time.Now
+	}
+	if d.rand == nil {
+		d.rand = rand.Reader
+	}
+	return d
+}
+
+// Account is the account the directory's users belong to.
+func (d *Directory) Account() string { return d.account }
+
+// userName is AWS's rule for user names.
+var userName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+
+// CreateUser adds a user.
+func (d *Directory) CreateUser(ctx context.Context, name string) (User, error) {
+	if !userName.MatchString(name) {
+		return User{}, fmt.Errorf("%w: user name %q must be 1 to 64 characters of letters, digits and +=,.@_-", ErrInvalidInput, name)
+	}
+	id, err := d.randomID("AIDA")
+	if err != nil {
+		return User{}, err
+	}
+	u := User{Name: name, ID: id, Account: d.account, Created: d.clock().UTC()}
+	v, err := json.Marshal(u)
+	if err != nil {
+		return User{}, err
+	}
+	_, err = d.store.Update(ctx, func(tx store.Tx) error {
+		_, err := tx.Create(ctx, KindUser, name, v)
+		return err
+	})
+	if errors.Is(err, store.ErrExists) {
+		return User{}, fmt.Errorf("%w: user %s", ErrEntityExists, name)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("iam: create user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// GetUser returns the user with that name.
+func (d *Directory) GetUser(ctx context.Context, name string) (User, error) {
+	return getUser(ctx, d.store, name)
+}
+
+func getUser(ctx context.Context, r store.Reader, name string) (User, error) {
+	rec, err := r.Get(ctx, KindUser, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return User{}, fmt.Errorf("%w: user %s", ErrNoSuchEntity, name)
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("iam: get user %s: %w", name, err)
+	}
+	var u User
+	if err := json.Unmarshal(rec.Value, &u); err != nil {
+		return User{}, fmt.Errorf("iam: user %s: %w", name, err)
+	}
+	return u, nil
+}
+
+// CreateAccessKey makes an active access key for a user and returns it
+// with its secret, which is not kept in readable form: this is the only
+// time it can be read.
+func (d *Directory) CreateAccessKey(ctx context.Context, user string) (AccessKey, sigv4.Secret, error) {
+	id, err := d.randomID("AKIA")
+	if err != nil {
+		return AccessKey{}, sigv4.Secret{}, err
+	}
+	var raw [30]byte // 40 base64 characters, as AWS's secrets
+	if _, err := io.ReadFull(d.rand, raw[:]); err != nil {
+		return AccessKey{}, sigv4.Secret{}, fmt.Errorf("iam: random: %w", err)
+	}
+	sec := base64.StdEncoding.EncodeToString(raw[:])
+	clear(raw[:])
+	sealed, err := secret.Seal(d.kek, []byte(sec), []byte(id))
+	if err != nil {
+		return AccessKey{}, sigv4.Secret{}, fmt.Errorf("iam: seal secret: %w", err)
+	}
+	k := keyRecord{AccessKey: AccessKey{ID: id, User: user, Status: Active, Created: d.clock().UTC()}, Sealed: sealed}
+	v, err := json.Marshal(k)
+	if err != nil {
+		return AccessKey{}, sigv4.Secret{}, err
+	}
+	_, err = d.store.Update(ctx, func(tx store.Tx) error {
+		if _, err := getUser(ctx, tx, user); err != nil {
+			return err
+		}
+		_, err := tx.Create(ctx, KindAccessKey, id, v)
+		return err
+	})
+	if err != nil {
+		return AccessKey{}, sigv4.Secret{}, fmt.Errorf("iam: create access key for %s: %w", user, err)
+	}
+	return k.AccessKey, sigv4.NewSecret(sec), nil
+}
+
+// SetAccessKeyStatus activates or deactivates an access key.
+func (d *Directory) SetAccessKeyStatus(ctx context.Context, id string, s Status) error {
+	if s != Active && s != Inactive {
+		return fmt.Errorf("%w: status %q is not %s or %s", ErrInvalidInput, s, Active, Inactive)
+	}
+	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+		rec, k, err := getKey(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		k.Status = s
+		v, err := json.Marshal(k)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Replace(ctx, KindAccessKey, id, v, rec.Revision)
+		return err
+	})
+	return err
+}
+
+func getKey(ctx context.Context, r store.Reader, id string) (store.Record, keyRecord, error) {
+	var k keyRecord
+	rec, err := r.Get(ctx, KindAccessKey, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return rec, k, fmt.Errorf("%w: access key %s", ErrNoSuchEntity, id)
+	}
+	if err != nil {
+		return rec, k, fmt.Errorf("iam: get access key %s: %w", id, err)
+	}
+	if err := json.Unmarshal(rec.Value, &k); err != nil {
+		return rec, k, fmt.Errorf("iam: access key %s: %w", id, err)
+	}
+	return rec, k, nil
+}
+
+// Lookup implements [sigv4.KeyStore]: it opens the key's sealed secret. An
+// unknown key wraps [sigv4.ErrUnknownKey] and an inactive one
+// [sigv4.ErrKeyDisabled], so that the client is told AccessDenied as AWS
+// does for a deactivated key.
+func (d *Directory) Lookup(ctx context.Context, accessKeyID string) (sigv4.Credentials, error) {
+	_, k, err := getKey(ctx, d.store, accessKeyID)
+	if errors.Is(err, ErrNoSuchEntity) {
+		return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrUnknownKey, err)
+	}
+	if err != nil {
+		return sigv4.Credentials{}, err
+	}
+	if k.Status != Active {
+		return sigv4.Credentials{}, fmt.Errorf("%w: %s is %s", sigv4.ErrKeyDisabled, accessKeyID, k.Status)
+	}
+	plain, err := secret.Open(d.kek, k.Sealed, []byte(accessKeyID))
+	if err != nil {
+		return sigv4.Credentials{}, fmt.Errorf("iam: open secret of %s: %w", accessKeyID, err)
+	}
+	return sigv4.Credentials{AccessKeyID: accessKeyID, Secret: sigv4.NewSecret(string(plain))}, nil
+}
+
+// UserOfKey returns the user an access key belongs to.
+func (d *Directory) UserOfKey(ctx context.Context, accessKeyID string) (User, error) {
+	_, k, err := getKey(ctx, d.store, accessKeyID)
+	if err != nil {
+		return User{}, err
+	}
+	return d.GetUser(ctx, k.User)
+}
+
+// randomID is prefix and 16 characters of base32 (A-Z, 2-7), as AWS's
+// unique ids and access key ids look.
+func (d *Directory) randomID(prefix string) (string, error) {
+	var b [10]byte
+	if _, err := io.ReadFull(d.rand, b[:]); err != nil {
+		return "", fmt.Errorf("iam: random: %w", err)
+	}
+	return prefix + base32.StdEncoding.EncodeToString(b[:]), nil
+}
