@@ -76,7 +76,12 @@ when any has problems, 2 when a file cannot be read.`,
 				}
 				_, errs := policy.Check(data, k)
 				for _, e := range errs {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s:%d:%d: %s\n", f, e.Pos.Line, e.Pos.Col, e.Msg)
+					// AWS's wording first; what exactly is wrong after it.
+					msg := e.Msg
+					if e.Detail != "" {
+						msg += " (" + e.Detail + ")"
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s:%d:%d: %s\n", f, e.Pos.Line, e.Pos.Col, msg)
 				}
 				if len(errs) > 0 && code == 0 {
 					code = exitProblems
