@@ -9,6 +9,7 @@ import (
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/sts"
 )
@@ -90,9 +91,11 @@ func (n *node) sts(w http.ResponseWriter, r *http.Request) {
 	n.mu.Lock()
 	if n.stsH == nil && n.st != nil {
 		d := iam.New(iam.Config{Store: n.st, KEK: n.kek, Account: iam.DefaultAccount})
+		tokens := session.New(session.Config{KEK: n.kek})
 		n.stsH = sts.New(sts.Config{
-			Verifier: &sigv4.Verifier{Keys: d, Service: "sts"},
+			Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: d, Tokens: tokens}, Service: "sts"},
 			Users:    d,
+			Tokens:   tokens,
 			Audit:    n.audit,
 			Log:      n.log,
 		})

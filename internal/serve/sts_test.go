@@ -66,6 +66,7 @@ func TestServeDevSTS(t *testing.T) {
 		t.Fatal(err)
 	}
 	const arn = "arn:zt:iam::000000000000:user/admin"
+	var tempKey, tempSecret, tempToken string
 	url := "http://" + p.addr
 
 	t.Run("aws", func(t *testing.T) {
@@ -95,6 +96,36 @@ func TestServeDevSTS(t *testing.T) {
 		out, errOut, err = run(wrongFile)
 		if err == nil || !strings.Contains(string(errOut), "SignatureDoesNotMatch") {
 			t.Fatalf("wrong secret: %v\n%s%s", err, out, errOut)
+		}
+
+		// Temporary credentials from GetSessionToken act as the user.
+		cmd := exec.Command(aws, "--profile", "ztgate", "--region", "us-east-1", "--endpoint-url", url, "sts", "get-session-token", "--duration-seconds", "900", "--output", "json")
+		cmd.Env = awsEnv(credFile)
+		out, err = cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws sts get-session-token: %v\n%s", err, out)
+		}
+		var st struct {
+			Credentials struct{ AccessKeyId, SecretAccessKey, SessionToken, Expiration string }
+		}
+		if err := json.Unmarshal(out, &st); err != nil || !strings.HasPrefix(st.Credentials.AccessKeyId, "ASIA") ||
+			st.Credentials.SecretAccessKey == "" || st.Credentials.SessionToken == "" {
+			t.Fatalf("aws sts get-session-token: %v\n%s", err, out)
+		}
+		if exp, err := time.Parse(time.RFC3339, st.Credentials.Expiration); err != nil || time.Until(exp) > 15*time.Minute || time.Until(exp) < 10*time.Minute {
+			t.Fatalf("expiration %q: %v", st.Credentials.Expiration, err)
+		}
+		tempKey, tempSecret, tempToken = st.Credentials.AccessKeyId, st.Credentials.SecretAccessKey, st.Credentials.SessionToken
+		cmd = exec.Command(aws, "--region", "us-east-1", "--endpoint-url", url, "sts", "get-caller-identity", "--output", "json")
+		cmd.Env = append(awsEnv(filepath.Join(t.TempDir(), "none")), "AWS_ACCESS_KEY_ID="+tempKey,
+			"AWS_SECRET_ACCESS_KEY="+tempSecret, "AWS_SESSION_TOKEN="+tempToken)
+		out, err = cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("aws sts get-caller-identity with temporary credentials: %v\n%s", err, out)
+		}
+		var tid struct{ UserId, Account, Arn string }
+		if err := json.Unmarshal(out, &tid); err != nil || tid != id {
+			t.Fatalf("aws sts get-caller-identity with temporary credentials: %v\n%s, want %+v", err, out, id)
 		}
 	})
 
@@ -137,6 +168,10 @@ func TestServeDevSTS(t *testing.T) {
 	if strings.Contains(string(out), secret) {
 		t.Fatal("the secret is in the audit log")
 	}
+	if tempKey != "" && (strings.Contains(string(out), tempSecret) || strings.Contains(string(out), tempToken)) {
+		t.Fatal("a temporary secret or session token is in the audit log")
+	}
+	var issued, tempCalls int
 	var allowed, failed int
 	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
 		var r struct {
@@ -146,6 +181,14 @@ func TestServeDevSTS(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			continue // not a record
+		}
+		if tempKey != "" && r.EventSource == "sts.ztgate" && r.UserIdentity.ARN == arn {
+			switch {
+			case r.EventName == "GetSessionToken" && r.ZTGate.Category == "credentialIssued" && r.UserIdentity.AccessKeyID == key:
+				issued++
+			case r.EventName == "GetCallerIdentity" && r.ZTGate.Category == "decision" && r.UserIdentity.AccessKeyID == tempKey:
+				tempCalls++
+			}
 		}
 		if r.EventSource != "sts.ztgate" || r.EventName != "GetCallerIdentity" || r.UserIdentity.AccessKeyID != key {
 			continue
@@ -159,6 +202,9 @@ func TestServeDevSTS(t *testing.T) {
 	}
 	if allowed == 0 || failed == 0 {
 		t.Fatalf("audit: %d allowed calls, %d signature failures\n%s", allowed, failed, out)
+	}
+	if tempKey != "" && (issued != 1 || tempCalls != 1) {
+		t.Fatalf("audit: %d GetSessionToken issues, %d calls with temporary credentials, want 1 and 1\n%s", issued, tempCalls, out)
 	}
 	if _, err := exec.LookPath("aws"); err == nil {
 		if _, err := exec.LookPath("curl"); err == nil && (allowed != 2 || failed != 2) {

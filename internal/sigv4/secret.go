@@ -61,6 +61,17 @@ type KeyStore interface {
 	Lookup(ctx context.Context, accessKeyID string) (Credentials, error)
 }
 
+// TokenKeyStore is a KeyStore that also resolves temporary credentials
+// from the session token presented with them, so that credentials whose
+// facts travel sealed in the token need no lookup by id. When a request
+// carries a session token, the Verifier calls LookupToken instead of
+// Lookup; the credentials it returns must name that token in SessionToken.
+// Its errors are classified as Lookup's.
+type TokenKeyStore interface {
+	KeyStore
+	LookupToken(ctx context.Context, accessKeyID, sessionToken string) (Credentials, error)
+}
+
 // Sentinels a KeyStore returns (wrapped or not).
 var (
 	ErrUnknownKey   = errors.New("sigv4: unknown access key id")

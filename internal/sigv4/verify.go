@@ -223,7 +223,13 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		}
 	}
 
-	creds, err := v.Keys.Lookup(r.Context(), a.accessKeyID)
+	var creds Credentials
+	var err error
+	if tk, ok := v.Keys.(TokenKeyStore); ok && q.token != "" {
+		creds, err = tk.LookupToken(r.Context(), a.accessKeyID, q.token)
+	} else {
+		creds, err = v.Keys.Lookup(r.Context(), a.accessKeyID)
+	}
 	switch {
 	case errors.Is(err, ErrUnknownKey):
 		return nil, errInvalidToken()

@@ -210,6 +210,59 @@ func TestSessionToken(t *testing.T) {
 	wantCode(t, err, CodeInvalidClientTokenID)
 }
 
+// tokenKeys knows no key by id: it finds credentials in the token alone,
+// as a store of sealed session tokens does.
+type tokenKeys struct{ err error }
+
+var _ TokenKeyStore = tokenKeys{}
+
+func (tokenKeys) Lookup(context.Context, string) (Credentials, error) {
+	return Credentials{}, ErrUnknownKey
+}
+
+func (k tokenKeys) LookupToken(_ context.Context, id, token string) (Credentials, error) {
+	if k.err != nil {
+		return Credentials{}, k.err
+	}
+	if token != "token-of-"+id {
+		return Credentials{}, ErrUnknownKey
+	}
+	return Credentials{AccessKeyID: id, Secret: NewSecret(testSecret), SessionToken: token}, nil
+}
+
+func TestTokenKeyStore(t *testing.T) {
+	for _, tc := range []struct {
+		name, token string
+		keys        tokenKeys
+		code        string
+	}{
+		{name: "resolved from the token", token: "token-of-" + testAKID},
+		{name: "no token", code: CodeInvalidClientTokenID},
+		{name: "another key's token", token: "token-of-ASIAOTHER", code: CodeInvalidClientTokenID},
+		{name: "expired", token: "token-of-" + testAKID, keys: tokenKeys{ErrExpiredToken}, code: CodeExpiredToken},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, body := stsRequest()
+			signed := "content-type;host;x-amz-date"
+			if tc.token != "" {
+				r.Header.Set("X-Amz-Security-Token", tc.token)
+				signed += ";x-amz-security-token"
+			}
+			sign(t, r, body, testSecret, testAKID, "us-east-1", "sts", testTime, signed)
+			v := testVerifier(testTime)
+			v.Keys = tc.keys
+			res, err := v.Verify(r, body)
+			if tc.code == "" {
+				if err != nil || !res.HasSessionToken {
+					t.Fatalf("%+v %v", res, err)
+				}
+				return
+			}
+			wantCode(t, err, tc.code)
+		})
+	}
+}
+
 func TestUnsignedPayloadAllowed(t *testing.T) {
 	r, _ := stsRequest()
 	r.Header.Set("X-Amz-Content-Sha256", UnsignedPayload)

@@ -1,8 +1,10 @@
 // Package sts serves ztgate's Security Token Service on AWS's query
 // protocol: form-encoded POST requests signed with SigV4 for the service
 // "sts", answered in AWS's XML, so that the AWS CLI, the SDKs and
-// curl --aws-sigv4 work against it unmodified. Today it answers
-// GetCallerIdentity.
+// curl --aws-sigv4 work against it unmodified. It answers
+// GetCallerIdentity and GetSessionToken, whose temporary credentials carry
+// their facts in a sealed session token (package session) rather than in
+// the store.
 package sts
 
 import (
@@ -16,10 +18,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/sigv4"
 )
 
@@ -38,10 +43,19 @@ type Users interface {
 
 var _ Users = (*iam.Directory)(nil)
 
+// Bounds and default of GetSessionToken's DurationSeconds, as AWS's for
+// IAM users.
+const (
+	MinSessionDuration     = 15 * time.Minute
+	MaxSessionDuration     = 36 * time.Hour
+	DefaultSessionDuration = 12 * time.Hour
+)
+
 // Handler serves STS on POST /.
 type Handler struct {
 	verifier *sigv4.Verifier
 	users    Users
+	tokens   *session.Tokens
 	audit    audit.Recorder
 	log      *slog.Logger
 }
@@ -49,17 +63,20 @@ type Handler struct {
 var _ http.Handler = (*Handler)(nil)
 
 // Config is what a Handler needs. Verifier must authenticate for the
-// service "sts" (its Service field set to "sts").
+// service "sts" (its Service field set to "sts"); to accept temporary
+// credentials its Keys must resolve them with the same Tokens (a
+// [session.KeyStore]). Without Tokens, GetSessionToken is refused.
 type Config struct {
 	Verifier *sigv4.Verifier
 	Users    Users
+	Tokens   *session.Tokens
 	Audit    audit.Recorder
 	Log      *slog.Logger
 }
 
 // New returns a Handler.
 func New(c Config) *Handler {
-	h := &Handler{verifier: c.Verifier, users: c.Users, audit: c.Audit, log: c.Log}
+	h := &Handler{verifier: c.Verifier, users: c.Users, tokens: c.Tokens, audit: c.Audit, log: c.Log}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,6 +141,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch action {
 	case "GetCallerIdentity":
 		h.getCallerIdentity(w, r, id, actor, res)
+	case "GetSessionToken":
+		h.getSessionToken(w, r, id, actor, res, form)
 	default:
 		writeError(w, id, &sigv4.Error{
 			Code:       "InvalidAction",
@@ -142,21 +161,67 @@ type callerIdentity struct {
 	RequestID string   `xml:"ResponseMetadata>RequestId"`
 }
 
-// getCallerIdentity needs no permission, as on AWS: a caller may always
-// learn who it is. The call is still audited, and refused when it cannot be.
-func (h *Handler) getCallerIdentity(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, res *sigv4.Result) {
-	u, err := h.users.UserOfKey(r.Context(), res.AccessKeyID)
+// caller is who signed a verified request.
+type caller struct {
+	arn, id, account, name string
+	// session is set for temporary credentials.
+	session *session.Claims
+}
+
+// identity is the caller as the audit log names it.
+func (c caller) identity(accessKeyID string) audit.UserIdentity {
+	u := audit.UserIdentity{
+		Type: "IAMUser", PrincipalID: c.id, ARN: c.arn, AccountID: c.account,
+		AccessKeyID: accessKeyID, UserName: c.name,
+	}
+	if c.session != nil {
+		u.SessionContext = &audit.SessionContext{Attributes: audit.SessionAttribute{
+			CreationDate: c.session.Issued, MFAAuthenticated: c.session.MFA,
+		}}
+	}
+	return u
+}
+
+// whoIs finds the caller of a verified request: for temporary credentials
+// in their session token, which the verifier has just matched to the key,
+// else in the directory.
+func (h *Handler) whoIs(ctx context.Context, r *http.Request, res *sigv4.Result) (caller, error) {
+	if strings.HasPrefix(res.AccessKeyID, session.KeyPrefix) {
+		if h.tokens == nil {
+			return caller{}, errors.New("sts: temporary credentials verified without session tokens configured")
+		}
+		token := r.Header.Get("X-Amz-Security-Token")
+		if token == "" {
+			token = r.URL.Query().Get("X-Amz-Security-Token")
+		}
+		c, err := h.tokens.Open(token)
+		if err != nil {
+			// It expired between verification and now, or the node was
+			// misconfigured.
+			return caller{}, fmt.Errorf("sts: reopening a verified session token: %w", err)
+		}
+		_, name, _ := strings.Cut(c.Principal, ":user/")
+		return caller{arn: c.Principal, id: c.PrincipalID, account: c.Account, name: name, session: &c}, nil
+	}
+	u, err := h.users.UserOfKey(ctx, res.AccessKeyID)
 	if err != nil {
 		// The key was verified a moment ago: its user vanished since, or
 		// the store failed.
+		return caller{}, err
+	}
+	return caller{arn: u.ARN(), id: u.ID, account: u.Account, name: u.Name}, nil
+}
+
+// getCallerIdentity needs no permission, as on AWS: a caller may always
+// learn who it is. The call is still audited, and refused when it cannot be.
+func (h *Handler) getCallerIdentity(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, res *sigv4.Result) {
+	c, err := h.whoIs(r.Context(), r, res)
+	if err != nil {
 		h.log.Error("sts: finding the caller failed", "err", err, "request_id", id)
 		writeError(w, id, errInternal)
 		return
 	}
-	actor.Identity = audit.UserIdentity{
-		Type: "IAMUser", PrincipalID: u.ID, ARN: u.ARN(), AccountID: u.Account,
-		AccessKeyID: res.AccessKeyID, UserName: u.Name,
-	}
+	actor.Identity = c.identity(res.AccessKeyID)
 	err = h.audit.Record(r.Context(), audit.DecisionEvent{
 		Actor: actor, Source: audit.SourceSTS, Name: "GetCallerIdentity", RequestID: id,
 		Action: "sts:GetCallerIdentity", Decision: audit.Allowed, ReadOnly: true,
@@ -166,7 +231,113 @@ func (h *Handler) getCallerIdentity(w http.ResponseWriter, r *http.Request, id s
 		writeError(w, id, errInternal)
 		return
 	}
-	b, err := xml.Marshal(callerIdentity{Xmlns: xmlns, Arn: u.ARN(), UserID: u.ID, Account: u.Account, RequestID: id})
+	writeXML(w, id, callerIdentity{Xmlns: xmlns, Arn: c.arn, UserID: c.id, Account: c.account, RequestID: id})
+}
+
+type sessionToken struct {
+	XMLName         xml.Name `xml:"GetSessionTokenResponse"`
+	Xmlns           string   `xml:"xmlns,attr"`
+	AccessKeyID     string   `xml:"GetSessionTokenResult>Credentials>AccessKeyId"`
+	SecretAccessKey string   `xml:"GetSessionTokenResult>Credentials>SecretAccessKey"`
+	SessionToken    string   `xml:"GetSessionTokenResult>Credentials>SessionToken"`
+	Expiration      string   `xml:"GetSessionTokenResult>Credentials>Expiration"`
+	RequestID       string   `xml:"ResponseMetadata>RequestId"`
+}
+
+var (
+	errSessionWithSession = &sigv4.Error{Code: sigv4.CodeAccessDenied, Message: "Cannot call GetSessionToken with session credentials", HTTPStatus: http.StatusForbidden}
+	// ztgate has no MFA devices yet: a code cannot be checked, so a
+	// request that offers one is refused rather than issued credentials
+	// marked MFA-authenticated.
+	errNoMFA = &sigv4.Error{Code: sigv4.CodeAccessDenied, Message: "MultiFactorAuthentication failed: no MFA device is registered.", HTTPStatus: http.StatusForbidden}
+)
+
+// getSessionToken issues temporary credentials that act as the calling
+// user. As on AWS, only long-term keys may ask: temporary credentials
+// cannot extend themselves.
+func (h *Handler) getSessionToken(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, res *sigv4.Result, form url.Values) {
+	if res.HasSessionToken || strings.HasPrefix(res.AccessKeyID, session.KeyPrefix) {
+		writeError(w, id, errSessionWithSession)
+		return
+	}
+	d, e := durationSeconds(form.Get("DurationSeconds"))
+	if e != nil {
+		writeError(w, id, e)
+		return
+	}
+	if form.Get("SerialNumber") != "" || form.Get("TokenCode") != "" {
+		writeError(w, id, errNoMFA)
+		return
+	}
+	if h.tokens == nil {
+		h.log.Error("sts: GetSessionToken without session tokens configured", "request_id", id)
+		writeError(w, id, errInternal)
+		return
+	}
+	c, err := h.whoIs(r.Context(), r, res)
+	if err != nil {
+		h.log.Error("sts: finding the caller failed", "err", err, "request_id", id)
+		writeError(w, id, errInternal)
+		return
+	}
+	actor.Identity = c.identity(res.AccessKeyID)
+	claims, token, err := h.tokens.Issue(session.Grant{
+		Principal: c.arn, PrincipalID: c.id, Account: c.account,
+		SourceKeyID: res.AccessKeyID, Duration: d,
+	})
+	if err != nil {
+		h.log.Error("sts: issuing a session token failed", "err", err, "request_id", id)
+		writeError(w, id, errInternal)
+		return
+	}
+	expiration := claims.Expires.Format(time.RFC3339)
+	// The record names the credential, never its secret or token.
+	err = h.audit.Record(r.Context(), audit.IssuedEvent{
+		Actor: actor, Source: audit.SourceSTS, Name: "GetSessionToken", RequestID: id,
+		Parameters: map[string]any{"durationSeconds": int64(d / time.Second)},
+		Response: map[string]any{"credentials": map[string]any{
+			"accessKeyId": claims.AccessKeyID, "expiration": expiration,
+		}},
+	}.Record())
+	if err != nil {
+		h.log.Error("sts: auditing an issue failed; refusing it", "err", err, "request_id", id)
+		writeError(w, id, errInternal)
+		return
+	}
+	writeXML(w, id, sessionToken{
+		Xmlns: xmlns, AccessKeyID: claims.AccessKeyID, SecretAccessKey: claims.Secret.Reveal(),
+		SessionToken: token, Expiration: expiration, RequestID: id,
+	})
+}
+
+// durationSeconds parses GetSessionToken's DurationSeconds, answering as
+// AWS does when it is out of bounds.
+func durationSeconds(s string) (time.Duration, *sigv4.Error) {
+	if s == "" {
+		return DefaultSessionDuration, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 32)
+	if err != nil {
+		return 0, &sigv4.Error{Code: "MalformedInput", Message: "Invalid value for DurationSeconds: " + clip(s), HTTPStatus: http.StatusBadRequest}
+	}
+	var constraint string
+	switch d := time.Duration(n) * time.Second; {
+	case d < MinSessionDuration:
+		constraint = "greater than or equal to " + strconv.Itoa(int(MinSessionDuration/time.Second))
+	case d > MaxSessionDuration:
+		constraint = "less than or equal to " + strconv.Itoa(int(MaxSessionDuration/time.Second))
+	default:
+		return d, nil
+	}
+	return 0, &sigv4.Error{
+		Code:       "ValidationError",
+		Message:    fmt.Sprintf("1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value %s", n, constraint),
+		HTTPStatus: http.StatusBadRequest,
+	}
+}
+
+func writeXML(w http.ResponseWriter, id string, v any) {
+	b, err := xml.Marshal(v)
 	if err != nil {
 		writeError(w, id, errInternal)
 		return

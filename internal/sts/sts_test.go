@@ -3,8 +3,10 @@ package sts
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"io"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/secret"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/sigv4"
 )
 
@@ -51,31 +55,50 @@ var now = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 
 // sign signs r as the AWS CLI does: content-type, host and x-amz-date.
 func sign(r *http.Request, body, key, sec, region, service string) {
+	signToken(r, body, key, sec, "", region, service)
+}
+
+// signToken signs as the AWS CLI does with temporary credentials: the
+// session token is a signed header too.
+func signToken(r *http.Request, body, key, sec, token, region, service string) {
 	amzDate := now.Format("20060102T150405Z")
 	date := amzDate[:8]
 	r.Header.Set("X-Amz-Date", amzDate)
+	signed := "content-type;host;x-amz-date"
+	headers := []string{"content-type:" + r.Header.Get("Content-Type"), "host:" + r.Host, "x-amz-date:" + amzDate}
+	if token != "" {
+		r.Header.Set("X-Amz-Security-Token", token)
+		signed += ";x-amz-security-token"
+		headers = append(headers, "x-amz-security-token:"+token)
+	}
 	sum := sha256.Sum256([]byte(body))
-	canon := strings.Join([]string{
-		r.Method, "/", "",
-		"content-type:" + r.Header.Get("Content-Type"),
-		"host:" + r.Host,
-		"x-amz-date:" + amzDate, "",
-		"content-type;host;x-amz-date",
-		hex.EncodeToString(sum[:]),
-	}, "\n")
+	canon := strings.Join(append(append([]string{r.Method, "/", ""}, headers...),
+		"", signed, hex.EncodeToString(sum[:])), "\n")
 	scope := date + "/" + region + "/" + service + "/aws4_request"
 	csum := sha256.Sum256([]byte(canon))
 	sts := "AWS4-HMAC-SHA256\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(csum[:])
 	k := sigv4.DeriveSigningKey(sigv4.NewSecret(sec), date, region, service)
 	m := hmac.New(sha256.New, k[:])
 	m.Write([]byte(sts))
-	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+key+"/"+scope+", SignedHeaders=content-type;host;x-amz-date, Signature="+hex.EncodeToString(m.Sum(nil)))
+	r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+key+"/"+scope+", SignedHeaders="+signed+", Signature="+hex.EncodeToString(m.Sum(nil)))
 }
 
 func newHandler(rec audit.Recorder) *Handler {
+	return newHandlerAt(rec, func() time.Time { return now })
+}
+
+// newHandlerAt is newHandler with session tokens read on another clock, so
+// that a test can let a token expire while its requests stay fresh.
+func newHandlerAt(rec audit.Recorder, tokenClock func() time.Time) *Handler {
+	kek, err := secret.GenerateKEK(rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	tokens := session.New(session.Config{KEK: kek, Clock: tokenClock})
 	return New(Config{
-		Verifier: &sigv4.Verifier{Keys: fakeIAM{}, Service: "sts", Clock: func() time.Time { return now }},
+		Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: fakeIAM{}, Tokens: tokens}, Service: "sts", Clock: func() time.Time { return now }},
 		Users:    fakeIAM{},
+		Tokens:   tokens,
 		Audit:    rec,
 	})
 }
@@ -195,5 +218,173 @@ func TestClaimedScope(t *testing.T) {
 		if k, reg := claimedScope(r); k != tc.key || reg != tc.region {
 			t.Errorf("%q: %q %q", tc.auth, k, reg)
 		}
+	}
+}
+
+const sessionBody = "Action=GetSessionToken&Version=2011-06-15"
+
+type sessionResponse struct {
+	XMLName     xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ GetSessionTokenResponse"`
+	Credentials struct {
+		AccessKeyID     string `xml:"AccessKeyId"`
+		SecretAccessKey string
+		SessionToken    string
+		Expiration      string
+	} `xml:"GetSessionTokenResult>Credentials"`
+	RequestID string `xml:"ResponseMetadata>RequestId"`
+}
+
+// call signs body with the given credentials and serves it.
+func call(h *Handler, body, key, sec, token string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest("POST", "http://sts.localhost/", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
+	signToken(r, body, key, sec, token, "us-east-1", "sts")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w
+}
+
+func errCode(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e xmlErr
+	if err := xml.Unmarshal(w.Body.Bytes(), &e); err != nil {
+		t.Fatalf("%d %s: %v", w.Code, w.Body, err)
+	}
+	return e.Code
+}
+
+func getSessionToken(t *testing.T, h *Handler, body string) sessionResponse {
+	t.Helper()
+	w := call(h, body, activeKey, theSecret, "")
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/xml" {
+		t.Fatalf("%d %s", w.Code, w.Body)
+	}
+	var resp sessionResponse
+	if err := xml.Unmarshal(w.Body.Bytes(), &resp); err != nil {
+		t.Fatalf("%v\n%s", err, w.Body)
+	}
+	c := resp.Credentials
+	want := `<GetSessionTokenResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetSessionTokenResult><Credentials><AccessKeyId>` + c.AccessKeyID +
+		`</AccessKeyId><SecretAccessKey>` + c.SecretAccessKey + `</SecretAccessKey><SessionToken>` + c.SessionToken +
+		`</SessionToken><Expiration>` + c.Expiration + `</Expiration></Credentials></GetSessionTokenResult><ResponseMetadata><RequestId>` +
+		w.Header().Get("x-amzn-RequestId") + `</RequestId></ResponseMetadata></GetSessionTokenResponse>`
+	if w.Body.String() != want || resp.RequestID == "" || len(c.AccessKeyID) != 20 || !strings.HasPrefix(c.AccessKeyID, "ASIA") ||
+		len(c.SecretAccessKey) != 40 || c.SessionToken == "" {
+		t.Fatalf("body:\n%s", w.Body)
+	}
+	return resp
+}
+
+func TestGetSessionToken(t *testing.T) {
+	mem := &audit.Memory{}
+	tokenNow := now
+	h := newHandlerAt(mem, func() time.Time { return tokenNow })
+
+	for _, tc := range []struct {
+		body string
+		want time.Duration
+	}{
+		{sessionBody, 12 * time.Hour},
+		{sessionBody + "&DurationSeconds=900", 15 * time.Minute},
+		{sessionBody + "&DurationSeconds=129600", 36 * time.Hour},
+	} {
+		resp := getSessionToken(t, h, tc.body)
+		if got := resp.Credentials.Expiration; got != now.Add(tc.want).Format(time.RFC3339) {
+			t.Errorf("%s: expiration %s, want %v later", tc.body, got, tc.want)
+		}
+	}
+	resp := getSessionToken(t, h, sessionBody)
+	c := resp.Credentials
+
+	recs := mem.Records()
+	if len(recs) != 4 {
+		t.Fatalf("%d audit records", len(recs))
+	}
+	a := recs[3]
+	if a.ZTGate.Category != audit.CategoryIssued || a.EventName != "GetSessionToken" || a.UserIdentity.ARN != alice.ARN() ||
+		a.UserIdentity.AccessKeyID != activeKey || a.RequestID != resp.RequestID {
+		t.Fatalf("audit record: %+v %+v", a, a.ZTGate)
+	}
+	if b, err := json.Marshal(recs); err != nil || strings.Contains(string(b), c.SecretAccessKey) || strings.Contains(string(b), c.SessionToken) ||
+		!strings.Contains(string(b), c.AccessKeyID) {
+		t.Fatalf("audit records hold a secret or lack the key id (%v):\n%s", err, b)
+	}
+
+	// The temporary credentials act as the user.
+	w := call(h, callerBody, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	want := `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>arn:zt:iam::111122223333:user/alice</Arn><UserId>AIDAALICEALICEALICE2</UserId><Account>111122223333</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>` + w.Header().Get("x-amzn-RequestId") + `</RequestId></ResponseMetadata></GetCallerIdentityResponse>`
+	if w.Code != 200 || w.Body.String() != want {
+		t.Fatalf("GetCallerIdentity with temporary credentials: %d\n%s", w.Code, w.Body)
+	}
+	recs = mem.Records()
+	a = recs[len(recs)-1]
+	if a.UserIdentity.AccessKeyID != c.AccessKeyID || a.UserIdentity.ARN != alice.ARN() || a.UserIdentity.SessionContext == nil ||
+		!a.UserIdentity.SessionContext.Attributes.CreationDate.Equal(now) {
+		t.Fatalf("audit record: %+v", a.UserIdentity)
+	}
+
+	// Temporary credentials cannot extend themselves.
+	n := len(mem.Records())
+	w = call(h, sessionBody, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	if w.Code != 403 || errCode(t, w) != "AccessDenied" || !strings.Contains(w.Body.String(), "Cannot call GetSessionToken with session credentials") {
+		t.Fatalf("GetSessionToken with temporary credentials: %d %s", w.Code, w.Body)
+	}
+	if len(mem.Records()) != n {
+		t.Fatal("a refused GetSessionToken issued something")
+	}
+
+	for name, tc := range map[string]struct {
+		key, sec, token, code string
+	}{
+		"wrong secret":        {c.AccessKeyID, theSecret, c.SessionToken, "SignatureDoesNotMatch"},
+		"no token":            {c.AccessKeyID, c.SecretAccessKey, "", "InvalidClientTokenId"},
+		"garbage token":       {c.AccessKeyID, c.SecretAccessKey, "garbage", "InvalidClientTokenId"},
+		"another key's token": {"ASIAAAAAAAAAAAAAAAAA", c.SecretAccessKey, c.SessionToken, "InvalidClientTokenId"},
+		"long-term key":       {activeKey, theSecret, c.SessionToken, "InvalidClientTokenId"},
+	} {
+		if w := call(h, callerBody, tc.key, tc.sec, tc.token); w.Code != 403 || errCode(t, w) != tc.code {
+			t.Errorf("%s: %d %s, want %s", name, w.Code, w.Body, tc.code)
+		}
+	}
+
+	// Expired: the request is fresh, the token is not.
+	tokenNow = now.Add(12 * time.Hour)
+	w = call(h, callerBody, c.AccessKeyID, c.SecretAccessKey, c.SessionToken)
+	if w.Code != 403 || errCode(t, w) != "ExpiredToken" || !strings.Contains(w.Body.String(), "The security token included in the request is expired") {
+		t.Fatalf("expired: %d %s", w.Code, w.Body)
+	}
+	recs = mem.Records()
+	if a := recs[len(recs)-1]; a.ZTGate.Category != audit.CategoryAuthFail || a.ErrorCode != "ExpiredToken" {
+		t.Fatalf("audit record: %+v %+v", a, a.ZTGate)
+	}
+}
+
+func TestGetSessionTokenRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		status     int
+		code       string
+	}{
+		{"too short", sessionBody + "&DurationSeconds=899", 400, "ValidationError"},
+		{"too long", sessionBody + "&DurationSeconds=129601", 400, "ValidationError"},
+		{"not a number", sessionBody + "&DurationSeconds=1h", 400, "MalformedInput"},
+		{"MFA", sessionBody + "&SerialNumber=arn:zt:iam::111122223333:mfa/alice&TokenCode=123456", 403, "AccessDenied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := &audit.Memory{}
+			w := call(newHandler(mem), tc.body, activeKey, theSecret, "")
+			if w.Code != tc.status || errCode(t, w) != tc.code {
+				t.Fatalf("%d %s", w.Code, w.Body)
+			}
+			if len(mem.Records()) != 0 {
+				t.Fatal("a refused call issued something")
+			}
+		})
+	}
+
+	// Unaudited issues are refused.
+	mem := &audit.Memory{Err: errors.New("disk full")}
+	if w := call(newHandler(mem), sessionBody, activeKey, theSecret, ""); w.Code != 500 || strings.Contains(w.Body.String(), "ASIA") {
+		t.Fatalf("unaudited: %d %s", w.Code, w.Body)
 	}
 }
