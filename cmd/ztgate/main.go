@@ -27,7 +27,7 @@ func main() {
 	}
 	auditCmd := audit.Command()
 	auditCmd.AddCommand(index.Commands()...)
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), buildinfo.Command())
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), buildinfo.Command())
 	if err := root.Execute(); err != nil {
 		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -155,4 +156,43 @@ func recordPath(kind, key string) string {
 		parts[i] = url.PathEscape(p)
 	}
 	return "/v1/records/" + url.PathEscape(kind) + "/" + strings.Join(parts, "/")
+}
+
+// SessionCommand returns "ztgate session", which acts on the temporary
+// credentials (STS sessions) of a running node's principals.
+func SessionCommand() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "session",
+		Short: "Act on the temporary credentials of a running node's principals",
+	}
+	cmd.PersistentFlags().StringVar(&dir, "data-dir", datadir.Default, "data directory of the running node")
+	var principal, reason string
+	revoke := &cobra.Command{
+		Use:   "revoke --principal ARN [--reason TEXT]",
+		Short: "Refuse every temporary credential of a principal issued until now",
+		Long: `Refuse every temporary credential (session token) issued to a principal
+until now, on every node sharing the store, from their next request on.
+Credentials issued afterwards, and the principal's long-term access keys,
+keep working. The revocation is recorded in the audit log.`,
+		Example: "  ztgate session revoke --principal arn:aws:iam::000000000000:user/admin --reason 'laptop lost'",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := datadir.Abs(dir)
+			if err != nil {
+				return err
+			}
+			out, err := NewClient(d.Socket()).RevokeSessions(cmd.Context(), principal, reason)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "sessions of %s issued before %s revoked (revision %d)\n", out.Principal, out.Before.Format(time.RFC3339), out.Revision)
+			return nil
+		},
+	}
+	revoke.Flags().StringVar(&principal, "principal", "", "ARN of the principal whose sessions are revoked (required)")
+	revoke.Flags().StringVar(&reason, "reason", "", "why, recorded with the revocation and in the audit log")
+	revoke.MarkFlagRequired("principal")
+	cmd.AddCommand(revoke)
+	return cmd
 }

@@ -1,7 +1,8 @@
 // Package control is a running node's control socket: a local HTTP API on
 // a Unix socket in the data directory, reachable only by the directory's
-// owner, and the "ztgate store" commands that use it to read and write
-// records and to follow the change feed of a running node.
+// owner, the "ztgate store" commands that use it to read and write records
+// and to follow the change feed of a running node, and "ztgate session
+// revoke", which refuses a principal's temporary credentials.
 package control
 
 import (
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/store"
 )
 
@@ -67,6 +69,7 @@ func Handler(b Backend, log *slog.Logger, rec audit.Recorder) http.Handler {
 	mux.HandleFunc("DELETE /v1/records/{kind}/{key...}", h.delete)
 	mux.HandleFunc("GET /v1/records/{kind}", h.list)
 	mux.HandleFunc("GET /v1/changes", h.changes)
+	mux.HandleFunc("POST /v1/sessions/revoke", h.revokeSessions)
 	return mux
 }
 
@@ -245,6 +248,75 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, op store.Op, fn 
 	}
 	h.log.Info("record changed through the control socket", "op", op, "kind", kind, "key", key, "revision", rev)
 	writeJSON(w, http.StatusOK, revisionJSON{rev})
+}
+
+// RevokeJSON asks for the sessions of a principal to be revoked.
+type RevokeJSON struct {
+	Principal string `json:"principal"`
+	Reason    string `json:"reason,omitempty"`
+}
+
+// RevokedJSON is the answer to a revocation.
+type RevokedJSON struct {
+	Principal string    `json:"principal"`
+	Before    time.Time `json:"before"`
+	Revision  int64     `json:"revision"`
+}
+
+// revokeSessions refuses, from now on and on every node, the temporary
+// credentials a principal holds.
+func (h *handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
+	var req RevokeJSON
+	if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorJSON{"body: " + err.Error()})
+		return
+	}
+	s := h.store(w)
+	if s == nil {
+		return
+	}
+	a := actor(r)
+	rv := session.Revocation{Before: time.Now().UTC(), By: a.Identity.UserName, Reason: req.Reason}
+	rev, err := session.Revoke(r.Context(), s, req.Principal, rv)
+	ev := audit.RevocationEvent{
+		Actor:      a,
+		Source:     audit.SourceSTS,
+		Name:       "RevokeSessions",
+		Resources:  []audit.Resource{{ARN: req.Principal, Type: "ztgate::SessionPrincipal"}},
+		Reason:     req.Reason,
+		Parameters: map[string]any{"principal": req.Principal, "before": rv.Before.Format(time.RFC3339Nano)},
+	}
+	rec := ev.Record()
+	if err == nil {
+		rec.ResponseElements = map[string]any{"revision": rev}
+	} else {
+		rec.ErrorCode, rec.ErrorMessage = "StoreError", err.Error()
+	}
+	// The revocation is acknowledged only once it is on record.
+	if rerr := h.rec.Record(r.Context(), rec); rerr != nil {
+		h.log.Error("audit record of a session revocation failed", "err", rerr)
+		if err == nil {
+			writeJSON(w, http.StatusInternalServerError, errorJSON{"sessions revoked but not recorded in the audit log: " + rerr.Error()})
+			return
+		}
+	}
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.log.Info("sessions revoked through the control socket", "principal", req.Principal, "before", rv.Before, "revision", rev)
+	writeJSON(w, http.StatusOK, RevokedJSON{Principal: req.Principal, Before: rv.Before, Revision: rev})
+}
+
+// RevokeSessions revokes the sessions of principal issued until now.
+func (c *Client) RevokeSessions(ctx context.Context, principal, reason string) (RevokedJSON, error) {
+	body, err := json.Marshal(RevokeJSON{Principal: principal, Reason: reason})
+	if err != nil {
+		return RevokedJSON{}, err
+	}
+	var out RevokedJSON
+	err = c.do(ctx, http.MethodPost, "/v1/sessions/revoke", bytes.NewReader(body), &out)
+	return out, err
 }
 
 // changes streams the change feed as JSON lines, from ?after=N (default:

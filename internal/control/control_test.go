@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
 )
@@ -122,5 +123,35 @@ func TestNoNode(t *testing.T) {
 	_, err := c.Get(context.Background(), "k", "k")
 	if err == nil || !strings.Contains(err.Error(), "no running node") {
 		t.Fatalf("Get with no node: %v", err)
+	}
+}
+
+func TestRevokeSessions(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlstore.Open(ctx, sqlstore.Options{Driver: sqlstore.SQLite, Path: filepath.Join(t.TempDir(), "db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	rec := &audit.Memory{}
+	c, _ := serve(t, backend{s}, rec)
+	const arn = "arn:zt:iam::000000000000:user/alice"
+	out, err := c.RevokeSessions(ctx, arn, "lost laptop")
+	if err != nil || out.Principal != arn || out.Revision == 0 || time.Since(out.Before) > time.Minute {
+		t.Fatalf("RevokeSessions: %+v %v", out, err)
+	}
+	r, err := s.Get(ctx, session.RevocationKind, arn)
+	if err != nil || !strings.Contains(string(r.Value), `"reason":"lost laptop"`) || !strings.Contains(string(r.Value), `"by":"uid:`) {
+		t.Fatalf("revocation record: %s %v", r.Value, err)
+	}
+	if _, err := c.RevokeSessions(ctx, "alice", ""); err == nil || !strings.Contains(err.Error(), "not an ARN") {
+		t.Fatalf("RevokeSessions without an ARN: %v", err)
+	}
+	// Both attempts are on record as revocations by the local user.
+	recs := rec.Records()
+	if len(recs) != 2 || recs[0].EventName != "RevokeSessions" || recs[0].ZTGate.Category != audit.CategoryRevocation ||
+		recs[0].ErrorCode != "" || recs[0].RequestParameters["reason"] != "lost laptop" || recs[1].ErrorCode == "" ||
+		len(recs[0].Resources) != 1 || recs[0].Resources[0].ARN != arn || !strings.HasPrefix(recs[0].UserIdentity.PrincipalID, "uid:") {
+		t.Fatalf("audit records: %+v", recs)
 	}
 }

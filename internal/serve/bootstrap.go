@@ -93,7 +93,7 @@ func (n *node) sts(w http.ResponseWriter, r *http.Request) {
 		d := iam.New(iam.Config{Store: n.st, KEK: n.kek, Account: iam.DefaultAccount})
 		tokens := session.New(session.Config{KEK: n.kek})
 		n.stsH = sts.New(sts.Config{
-			Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: d, Tokens: tokens}, Service: "sts"},
+			Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: d, Tokens: tokens, Revoked: &n.revoked}, Service: "sts"},
 			Users:    d,
 			Tokens:   tokens,
 			Audit:    n.audit,

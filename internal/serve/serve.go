@@ -27,6 +27,7 @@ import (
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
 	"github.com/ztgate/ztgate/internal/secret"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
 	"github.com/ztgate/ztgate/internal/sts"
@@ -95,6 +96,9 @@ type node struct {
 	down  bool
 	// stsH serves STS; made on first use once the store is open.
 	stsH *sts.Handler
+	// revoked holds the store's session revocations, loaded before the
+	// store is offered to anything else and followed by revocationLoop.
+	revoked session.Revocations
 }
 
 // Store returns the open store, or why there is none yet.
@@ -147,6 +151,7 @@ func Run(ctx context.Context, o Options) error {
 	defer release()
 
 	n := &node{cfg: cfg, dir: dir, log: log}
+	n.revoked.Log = log
 	kekFile := dir.Resolve(cfg.Keys.KEKFile)
 	if o.Dev {
 		if created, err := datadir.EnsureKEK(kekFile); err != nil {
@@ -211,11 +216,6 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
 	}
 	addr := ln.Addr().String()
-	if err := datadir.WriteFile(dir.ListenAddr(), []byte(addr+"\n"), 0o644); err != nil {
-		ln.Close()
-		return fmt.Errorf("write %s: %w", dir.ListenAddr(), err)
-	}
-	defer os.Remove(dir.ListenAddr())
 	ctlLn, err := control.Listen(dir.Socket())
 	if err != nil {
 		ln.Close()
@@ -249,6 +249,15 @@ func Run(ctx context.Context, o Options) error {
 	if adminFile != "" {
 		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
 	}
+
+	go n.revocationLoop(bg)
+
+	// listen.addr is written last: whoever waits for it finds the node
+	// serving, its control socket open and its banner printed.
+	if err := datadir.WriteFile(dir.ListenAddr(), []byte(addr+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", dir.ListenAddr(), err)
+	}
+	defer os.Remove(dir.ListenAddr())
 
 	var runErr error
 	select {
@@ -345,7 +354,12 @@ func (n *node) storeOptions() sqlstore.Options {
 func (n *node) openStore(ctx context.Context) error {
 	s, err := sqlstore.Open(ctx, n.storeOptions())
 	if err == nil {
-		if err = checkKEK(ctx, s, n.kek); err != nil {
+		if err = checkKEK(ctx, s, n.kek); err == nil {
+			// Loaded before the store is published, so that no request
+			// is served with revoked sessions unknown.
+			err = n.revoked.Load(ctx, s)
+		}
+		if err != nil {
 			s.Close()
 		}
 	}
@@ -380,6 +394,25 @@ func (n *node) connectLoop(ctx context.Context) error {
 				return nil
 			}
 			return err
+		}
+	}
+}
+
+// revocationLoop keeps the node's session revocations current through the
+// change feed, once the store is open.
+func (n *node) revocationLoop(ctx context.Context) {
+	for {
+		if _, err := n.Store(); err == nil {
+			err := n.revoked.Run(ctx)
+			if err == nil {
+				return
+			}
+			n.log.Warn("following session revocations failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
 		}
 	}
 }

@@ -4,8 +4,9 @@
 // key-encryption key with authenticated encryption: any node holding the
 // KEK can verify a request signed with temporary credentials without
 // reading the store, and a token cannot be altered or forged without the
-// KEK. The price is that a token cannot be revoked before it expires;
-// durations are bounded for that reason.
+// KEK. A token cannot be withdrawn alone; instead every session of a
+// principal issued before a time can be refused, through a revocation
+// record in the store that each node keeps in memory ([Revocations]).
 package session
 
 import (
@@ -182,8 +183,9 @@ func (t *Tokens) Open(token string) (Claims, error) {
 // other key through Keys: it is the [sigv4.KeyStore] of a service that
 // accepts temporary credentials.
 type KeyStore struct {
-	Keys   sigv4.KeyStore
-	Tokens *Tokens
+	Keys    sigv4.KeyStore
+	Tokens  *Tokens
+	Revoked *Revocations // nil: no session is revoked
 }
 
 var _ sigv4.TokenKeyStore = KeyStore{}
@@ -214,6 +216,10 @@ func (k KeyStore) LookupToken(ctx context.Context, accessKeyID, token string) (s
 	}
 	if c.AccessKeyID != accessKeyID {
 		return sigv4.Credentials{}, fmt.Errorf("%w: the session token is not %s's", sigv4.ErrUnknownKey, accessKeyID)
+	}
+	if before, ok := k.Revoked.RevokedBefore(c.Principal); ok && c.Issued.Before(before) {
+		// AWS answers a revoked session as an invalid token.
+		return sigv4.Credentials{}, fmt.Errorf("%w: %w: sessions of %s issued before %s", sigv4.ErrUnknownKey, ErrRevoked, c.Principal, before.Format(time.RFC3339))
 	}
 	return sigv4.Credentials{AccessKeyID: accessKeyID, Secret: c.Secret, SessionToken: token}, nil
 }
