@@ -68,3 +68,30 @@ func (m Map) Lookup(key string) (Values, bool) {
 }
 
 var _ Context = Map(nil)
+
+// Pair is one key and its values.
+type Pair struct {
+	Key    string
+	Values Values
+}
+
+// Pairs is a Context over a fixed list of keys, read without allocating:
+// exact names first, then case-insensitively.
+type Pairs []Pair
+
+// Lookup implements Context.
+func (p Pairs) Lookup(key string) (Values, bool) {
+	for i := range p {
+		if p[i].Key == key {
+			return p[i].Values, true
+		}
+	}
+	for i := range p {
+		if strings.EqualFold(p[i].Key, key) {
+			return p[i].Values, true
+		}
+	}
+	return Values{}, false
+}
+
+var _ Context = Pairs(nil)

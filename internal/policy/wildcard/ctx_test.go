@@ -1,39 +1,12 @@
 package wildcard
 
-import (
-	"strings"
+import "github.com/ztgate/ztgate/internal/policy/keys"
 
-	"github.com/ztgate/ztgate/internal/policy/keys"
-)
-
-// pairs is a request context in the shape the decision path uses: a
-// fixed set of keys read without allocating.
-type pairs []pair
-
-type pair struct {
-	key string
-	val keys.Values
-}
-
-func (p pairs) Lookup(key string) (keys.Values, bool) {
-	for i := range p {
-		if p[i].key == key {
-			return p[i].val, true
-		}
-	}
-	for i := range p {
-		if strings.EqualFold(p[i].key, key) {
-			return p[i].val, true
-		}
-	}
-	return keys.Values{}, false
-}
-
-var _ keys.Context = pairs(nil)
+type pairs = keys.Pairs
 
 var hotCtx keys.Context = pairs{
-	{"aws:username", keys.Single("alice")},
-	{"aws:PrincipalTag/team", keys.Single("blue")},
-	{"zt:DeviceId", keys.Single("d-42")},
-	{"zt:DeviceGroups", keys.List([]string{"laptops", "managed"})},
+	{Key: "aws:username", Values: keys.Single("alice")},
+	{Key: "aws:PrincipalTag/team", Values: keys.Single("blue")},
+	{Key: "zt:DeviceId", Values: keys.Single("d-42")},
+	{Key: "zt:DeviceGroups", Values: keys.List([]string{"laptops", "managed"})},
 }
