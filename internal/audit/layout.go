@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/ztgate/ztgate/internal/datadir"
 )
 
 // Names within the audit directory; see the package documentation.
@@ -90,19 +91,6 @@ func checkNode(node string) error {
 	return nil
 }
 
-// syncDir makes changes to a directory's entries durable.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for syncing there
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
-
 // mkdirs creates directories owner-only, syncing each parent that gained
 // an entry.
 func mkdirs(dirs ...string) error {
@@ -113,40 +101,14 @@ func mkdirs(dirs ...string) error {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
-		if err := syncDir(filepath.Dir(d)); err != nil {
+		if err := datadir.SyncDir(filepath.Dir(d)); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeFileAtomic writes a file through a temporary file renamed into
-// place, and syncs the file and its directory, so that a reader or a crash
-// never leaves part of it.
+// writeFileAtomic writes an owner-only file atomically and durably.
 func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return datadir.WriteFile(path, data, 0o600)
 }

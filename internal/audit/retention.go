@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ztgate/ztgate/internal/datadir"
 )
 
 // RetentionVersion is the version of the retention marker format.
@@ -323,10 +325,10 @@ func (p *pruner) remove(segDir, digDir string, seqs []uint64) (int, error) {
 		}
 		n++
 	}
-	if err := syncDir(segDir); err != nil {
+	if err := datadir.SyncDir(segDir); err != nil {
 		return n, fmt.Errorf("audit: prune: %w", err)
 	}
-	if err := syncDir(digDir); err != nil {
+	if err := datadir.SyncDir(digDir); err != nil {
 		return n, fmt.Errorf("audit: prune: %w", err)
 	}
 	return n, nil

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ztgate/ztgate/internal/datadir"
 	"github.com/ztgate/ztgate/internal/secret"
 )
 
@@ -651,7 +652,7 @@ func (w *Writer) newSegment() error {
 	if err != nil {
 		return fmt.Errorf("audit: new segment: %w", err)
 	}
-	if err := syncDir(w.segDir); err != nil {
+	if err := datadir.SyncDir(w.segDir); err != nil {
 		f.Close()
 		return fmt.Errorf("audit: new segment: %w", err)
 	}

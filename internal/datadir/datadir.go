@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -96,8 +97,9 @@ func (d Dir) Lock() (release func(), err error) {
 	}, nil
 }
 
-// WriteFile writes a file atomically (a temporary file renamed into place),
-// so a reader never sees part of it.
+// WriteFile writes a file atomically (a temporary file renamed into place,
+// then the directory synced), so a reader never sees part of it and a
+// crash never loses it once WriteFile has returned.
 func WriteFile(path string, data []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -119,7 +121,24 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	return SyncDir(filepath.Dir(path))
+}
+
+// SyncDir makes a directory's entries (a file created, renamed or
+// removed) durable.
+func SyncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // directories cannot be opened for syncing there
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // EnsureKEK creates the key-encryption key file when it is missing and
