@@ -408,3 +408,10 @@ func (m *Memory) Records() []Record {
 	defer m.mu.Unlock()
 	return slices.Clone(m.recs)
 }
+
+// Reset forgets the records kept so far.
+func (m *Memory) Reset() {
+	m.mu.Lock()
+	m.recs = nil
+	m.mu.Unlock()
+}

@@ -44,6 +44,9 @@ type attachments struct {
 // Revision returns the store revision the snapshot was built from.
 func (s *Snapshot) Revision() int64 { return s.revision }
 
+// Policy returns the policy registered under name, or nil.
+func (s *Snapshot) Policy(name string) *Policy { return s.policies[name] }
+
 // Len returns the number of policies.
 func (s *Snapshot) Len() int { return len(s.policies) }
 

@@ -45,7 +45,9 @@ func validateCommand() *cobra.Command {
 		Short: "Check configuration files without starting ztgate",
 		Long: `Check each configuration file as ztgate would when starting: its YAML
 syntax, every key, the type of every value and the rules on values (log
-levels, store driver, listen address, connection string, limits).
+levels, store driver, listen address, connection string, limits, IAM names
+and the policies and groups they refer to, JSON of policy documents, OIDC
+issuer URLs).
 
 A valid file prints "FILE: valid". An invalid one prints every problem to
 standard error, one per line as FILE:LINE:COLUMN: KEY: PROBLEM, and the

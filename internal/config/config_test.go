@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,96 @@ func TestMessages(t *testing.T) {
 			ErrSyntax,
 		},
 		{"syntax", "log: [\n", `config.yaml:1: invalid YAML: did not find expected node content`, ErrSyntax},
+		{
+			"sequence of mappings",
+			"iam:\n  roles: {name: deployer}\n",
+			`config.yaml:2:10: iam.roles: expected a sequence of mappings, got a mapping`,
+			ErrType,
+		},
+		{
+			"sequence of strings",
+			"iam:\n  users:\n    - name: alice\n      groups: developers\n",
+			`config.yaml:4:15: iam.users[0].groups: expected a sequence of strings, got a string`,
+			ErrType,
+		},
+		{
+			"element not a mapping",
+			"iam:\n  roles:\n    - deployer\n",
+			`config.yaml:3:7: iam.roles[0]: expected a mapping, got a string`,
+			ErrType,
+		},
+		{
+			"null element",
+			"iam:\n  policies:\n    -\n",
+			`config.yaml:3:6: iam.policies[0]: expected a mapping, got null`,
+			ErrType,
+		},
+		{
+			"element not a string",
+			"iam: {users: [{name: alice, groups: [[ops]]}]}\n",
+			`config.yaml:1:38: iam.users[0].groups[0]: expected a string, got a sequence`,
+			ErrType,
+		},
+		{
+			"null string element",
+			"iam: {users: [{name: alice, groups: [~]}]}\n",
+			`config.yaml:1:38: iam.users[0].groups[0]: expected a string, got null`,
+			ErrType,
+		},
+		{
+			"unknown key in element",
+			"iam:\n  roles:\n    - name: deployer\n      trust_policy: '{}'\n      max_sesion_duration: 2h\n",
+			`config.yaml:5:7: iam.roles[0].max_session_duration: unknown key "max_sesion_duration" (did you mean "max_session_duration"?)`,
+			ErrUnknownKey,
+		},
+		{
+			"misspelled required key",
+			"iam:\n  roles:\n    - name: deployer\n      trust_polcy: '{}'\n",
+			`config.yaml:4:7: iam.roles[0].trust_policy: unknown key "trust_polcy" (did you mean "trust_policy"?)`,
+			ErrUnknownKey,
+		},
+		{
+			"duplicate key in element",
+			"iam:\n  policies:\n    - name: a\n      document: '{}'\n      name: b\n",
+			`config.yaml:5:7: iam.policies[0].name: duplicate key "name" (first at line 3)`,
+			ErrDuplicateKey,
+		},
+		{
+			"required key left out",
+			"iam:\n  roles:\n    - name: deployer\n",
+			`config.yaml:3:7: iam.roles[0].trust_policy: required`,
+			ErrValue,
+		},
+		{
+			"required key empty",
+			"iam:\n  roles:\n    - name: deployer\n      trust_policy: \"\"\n",
+			`config.yaml:4:21: iam.roles[0].trust_policy: must not be empty`,
+			ErrValue,
+		},
+		{
+			"required list empty",
+			"sts:\n  web_identity:\n    issuers:\n      - url: https://issuer.example.com\n        audiences: []\n",
+			`config.yaml:5:20: sts.web_identity.issuers[0].audiences: must not be empty`,
+			ErrValue,
+		},
+		{
+			"duplicate name",
+			"iam:\n  groups:\n    - name: ops\n    - name: dev\n    - name: Ops\n",
+			`config.yaml:5:13: iam.groups[2].name: name "Ops" is already used by iam.groups[0], as "ops" (names are compared without case)`,
+			ErrValue,
+		},
+		{
+			"undeclared group",
+			"iam:\n  groups: [{name: developers}]\n  users: [{name: alice, groups: [developer]}]\n",
+			`config.yaml:3:34: iam.users[0].groups[0]: "developer" is not the name of a group in iam.groups (did you mean "developers"?)`,
+			ErrValue,
+		},
+		{
+			"invalid JSON",
+			"iam:\n  policies:\n    - name: p\n      document: |\n        {\"Version\": \"2012-10-17\",\n         \"Statement\": []]}\n",
+			`config.yaml:4:17: iam.policies[0].document: invalid JSON at line 2, column 17 of the document: invalid character ']' after object key:value pair`,
+			ErrValue,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -180,8 +271,31 @@ func TestDefaults(t *testing.T) {
 	if err := Validate(c); err != nil {
 		t.Fatalf("defaults are invalid: %v", err)
 	}
-	if c.Store.Postgres.MaxConns != 10 || c.Server.IdleTimeout.D() != 120*time.Second || c.Log.Level != "info" {
+	if c.Store.Postgres.MaxConns != 10 || c.Server.IdleTimeout.D() != 120*time.Second || c.Log.Level != "info" ||
+		c.IAM.Account != "000000000000" || c.STS.MaxClockSkew.D() != 5*time.Minute {
 		t.Errorf("Default() = %+v; defaults not applied", c)
+	}
+	// The defaults of keys in the elements of lists are applied as each
+	// element is decoded; a bad tag there would panic only then.
+	for _, l := range leaves(configType, "") {
+		if !isTable(l.typ) {
+			continue
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s: %v", l.path, r)
+				}
+			}()
+			setDefaults(reflect.New(l.typ.Elem()).Elem(), l.path+"[]")
+		}()
+	}
+	c, err := Parse("config.yaml", []byte("iam: {roles: [{name: r, trust_policy: '{}'}]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := c.IAM.Roles[0]; r.Path != "/" || r.MaxSessionDuration.D() != time.Hour {
+		t.Errorf("role = %+v; element defaults not applied", r)
 	}
 }
 
@@ -200,6 +314,13 @@ func TestSchemaTypes(t *testing.T) {
 		}()
 		if l.doc == "" {
 			t.Errorf("%s has no doc tag", l.path)
+		}
+		inElement := strings.Contains(l.path, "[]")
+		if l.required && (!inElement || l.hasDef || (l.typ.Kind() != reflect.String && !isList(l.typ))) {
+			t.Errorf("%s is required, which only a string or list without a default in an element of a list may be", l.path)
+		}
+		if l.hasExample && !inElement {
+			t.Errorf("%s has an example tag, which only a key in an element of a list shows", l.path)
 		}
 	}
 }
@@ -243,6 +364,21 @@ func TestAliasExpansion(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Parse took %v", d)
+	}
+}
+
+// TestAliasExpansionInLists repeats, through aliases, a list element that
+// itself holds a list of aliases: each element costs decoding work, which
+// must stop at the limit rather than grow with the product.
+func TestAliasExpansionInLists(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("iam:\n  users:\n    - &u {name: a, tags: [&t {key: k}")
+	b.WriteString(strings.Repeat(", *t", 200))
+	b.WriteString("]}\n")
+	b.WriteString(strings.Repeat("    - *u\n", 200))
+	_, err := Parse("config.yaml", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "aliases expand to too many values") {
+		t.Errorf("Parse = %.500v, want the expansion limit", err)
 	}
 }
 
@@ -315,6 +451,142 @@ func TestValidate(t *testing.T) {
 			c.Log.Level = ""
 			c.Server.ShutdownTimeout = 0
 		}, "log.level: \"\" is not one of debug, info, warn, error\nserver.shutdown_timeout: must be greater than 0, got 0s"},
+
+		{"iam", withIAM(func(*Config) {}), ""},
+		{"account", withIAM(func(c *Config) { c.IAM.Account = "12345678901" }), `iam.account: "12345678901" must be exactly 12 digits`},
+		{"account letter", withIAM(func(c *Config) { c.IAM.Account = "12345678901a" }), `iam.account: "12345678901a" must be exactly 12 digits`},
+		{"user name longest", withIAM(func(c *Config) { c.IAM.Users[0].Name = strings.Repeat("a", 64) }), ""},
+		{"user name too long", withIAM(func(c *Config) { c.IAM.Users[0].Name = strings.Repeat("a", 65) }),
+			`iam.users[0].name: "` + strings.Repeat("a", 64) + `…" must be 1 to 64 letters, digits and +=,.@_-`},
+		{"role name", withIAM(func(c *Config) { c.IAM.Roles[0].Name = "ci/deploy" }), `iam.roles[0].name: "ci/deploy" must be 1 to 64 letters, digits and +=,.@_-`},
+		{"role name characters", withIAM(func(c *Config) { c.IAM.Roles[0].Name = "a+b=c,d.e@f_g-h" }), ""},
+		{"group name longest", withIAM(func(c *Config) {
+			c.IAM.Groups[0].Name = strings.Repeat("g", 128)
+			c.IAM.Users[0].Groups = nil
+		}), ""},
+		{"group name too long", withIAM(func(c *Config) {
+			c.IAM.Groups[0].Name = strings.Repeat("g", 129)
+			c.IAM.Users[0].Groups = nil
+		}), `iam.groups[0].name: "` + strings.Repeat("g", 64) + `…" must be 1 to 128 letters, digits and +=,.@_-`},
+		{"policy name", withIAM(func(c *Config) { c.IAM.Policies[0].Name = "Read Only" }),
+			"iam.policies[0].name: \"Read Only\" must be 1 to 128 letters, digits and +=,.@_-\n" +
+				`iam.groups[0].managed_policies[0]: "ReadOnly" is not the name of a policy in iam.policies or an ARN (did you mean "Read Only"?)`},
+		{"name required", withIAM(func(c *Config) { c.IAM.Users[0].Name = "" }), `iam.users[0].name: required`},
+		{"duplicate name", withIAM(func(c *Config) { c.IAM.Users = append(c.IAM.Users, IAMUser{Name: "alice", Path: "/"}) }),
+			`iam.users[1].name: name "alice" is already used by iam.users[0]`},
+		{"duplicate name case", withIAM(func(c *Config) { c.IAM.Roles = append(c.IAM.Roles, c.IAM.Roles[0]); c.IAM.Roles[1].Name = "Deployer" }),
+			`iam.roles[1].name: name "Deployer" is already used by iam.roles[0], as "deployer" (names are compared without case)`},
+		{"same name in different lists", withIAM(func(c *Config) { c.IAM.Roles[0].Name = "alice" }), ""},
+		{"path", withIAM(func(c *Config) { c.IAM.Roles[0].Path = "/ops/eu/" }), ""},
+		{"path without slash", withIAM(func(c *Config) { c.IAM.Roles[0].Path = "/ops" }),
+			`iam.roles[0].path: "/ops" must begin and end with / and hold at most 512 printable ASCII characters, without spaces`},
+		{"path empty", withIAM(func(c *Config) { c.IAM.Policies[0].Path = "" }),
+			`iam.policies[0].path: "" must begin and end with / and hold at most 512 printable ASCII characters, without spaces`},
+		{"path space", withIAM(func(c *Config) { c.IAM.Groups[0].Path = "/a b/" }),
+			`iam.groups[0].path: "/a b/" must begin and end with / and hold at most 512 printable ASCII characters, without spaces`},
+		{"path longest", withIAM(func(c *Config) { c.IAM.Users[0].Path = "/" + strings.Repeat("p", 510) + "/" }), ""},
+		{"path too long", withIAM(func(c *Config) { c.IAM.Users[0].Path = "/" + strings.Repeat("p", 511) + "/" }),
+			`iam.users[0].path: "/` + strings.Repeat("p", 63) + `…" must begin and end with / and hold at most 512 printable ASCII characters, without spaces`},
+		{"description", withIAM(func(c *Config) { c.IAM.Roles[0].Description = strings.Repeat("é", 1000) }), ""},
+		{"description too long", withIAM(func(c *Config) { c.IAM.Policies[0].Description = strings.Repeat("é", 1001) }),
+			`iam.policies[0].description: must be at most 1000 characters, got 1001`},
+		{"document required", withIAM(func(c *Config) { c.IAM.Policies[0].Document = "" }), `iam.policies[0].document: required`},
+		{"document syntax", withIAM(func(c *Config) { c.IAM.Policies[0].Document = "{'Version': 1}" }),
+			`iam.policies[0].document: invalid JSON at line 1, column 2 of the document: invalid character '\'' looking for beginning of object key string`},
+		{"document trailing", withIAM(func(c *Config) { c.IAM.Roles[0].TrustPolicy = "{}\n{}" }),
+			`iam.roles[0].trust_policy: invalid JSON at line 2, column 1 of the document: invalid character '{' after top-level value`},
+		{"document blank", withIAM(func(c *Config) { c.IAM.Roles[0].TrustPolicy = "  " }),
+			`iam.roles[0].trust_policy: invalid JSON at line 1, column 2 of the document: unexpected end of JSON input`},
+		{"document string", withIAM(func(c *Config) { c.IAM.Groups[0].Policies = []InlinePolicy{{Name: "p", Document: `"Allow"`}} }),
+			`iam.groups[0].policies[0].document: must be a JSON object ({...}), got a JSON string`},
+		{"trust policy required", withIAM(func(c *Config) { c.IAM.Roles[0].TrustPolicy = "" }), `iam.roles[0].trust_policy: required`},
+		{"inline policies", withIAM(func(c *Config) {
+			c.IAM.Users[0].Policies = []InlinePolicy{{Name: "a", Document: "{}"}, {Name: "b", Document: "{}"}, {Name: "a", Document: "{}"}}
+		}), `iam.users[0].policies[2].name: name "a" is already used by iam.users[0].policies[0]`},
+		{"inline policy name required", withIAM(func(c *Config) { c.IAM.Roles[0].Policies = []InlinePolicy{{Document: "{}"}} }),
+			`iam.roles[0].policies[0].name: required`},
+		{"managed policy arn", withIAM(func(c *Config) {
+			c.IAM.Roles[0].ManagedPolicies = []string{"arn:aws:iam::aws:policy/ReadOnlyAccess", "ReadOnly"}
+			c.IAM.Roles[0].PermissionsBoundary = "ReadOnly"
+			c.IAM.Users[0].PermissionsBoundary = "arn:aws:iam::000000000000:policy/Boundary"
+		}), ""},
+		{"managed policy unknown", withIAM(func(c *Config) { c.IAM.Roles[0].ManagedPolicies = []string{"readonly"} }),
+			`iam.roles[0].managed_policies[0]: "readonly" is not the name of a policy in iam.policies or an ARN (did you mean "ReadOnly"?)`},
+		{"managed policy twice", withIAM(func(c *Config) { c.IAM.Groups[0].ManagedPolicies = []string{"ReadOnly", "ReadOnly"} }),
+			`iam.groups[0].managed_policies[1]: "ReadOnly" is already listed at iam.groups[0].managed_policies[0]`},
+		{"boundary unknown", withIAM(func(c *Config) { c.IAM.Roles[0].PermissionsBoundary = "Boundary" }),
+			`iam.roles[0].permissions_boundary: "Boundary" is not the name of a policy in iam.policies or an ARN`},
+		{"group unknown", withIAM(func(c *Config) { c.IAM.Users[0].Groups = []string{"developer"} }),
+			`iam.users[0].groups[0]: "developer" is not the name of a group in iam.groups (did you mean "developers"?)`},
+		{"group arn", withIAM(func(c *Config) { c.IAM.Users[0].Groups = []string{"arn:aws:iam::000000000000:group/developers"} }),
+			`iam.users[0].groups[0]: "arn:aws:iam::000000000000:group/developers" is not the name of a group in iam.groups`},
+		{"group twice", withIAM(func(c *Config) { c.IAM.Users[0].Groups = []string{"developers", "developers"} }),
+			`iam.users[0].groups[1]: "developers" is already listed at iam.users[0].groups[0]`},
+		{"group empty", withIAM(func(c *Config) { c.IAM.Users[0].Groups = []string{""} }), `iam.users[0].groups[0]: must not be empty`},
+		{"tags", withIAM(func(c *Config) {
+			c.IAM.Roles[0].Tags = []Tag{{"équipe", "bleu"}, {"cost-center", ""}, {"a b:c/d=e+f-g@h_i.j", "k l"}, {strings.Repeat("k", 128), strings.Repeat("v", 256)}}
+		}), ""},
+		{"tags too many", withIAM(func(c *Config) { c.IAM.Users[0].Tags = manyTags(51) }), `iam.users[0].tags: holds 51 tags; at most 50 are allowed`},
+		{"tags most", withIAM(func(c *Config) { c.IAM.Users[0].Tags = manyTags(50) }), ""},
+		{"tag key required", withIAM(func(c *Config) { c.IAM.Users[0].Tags[0].Key = "" }), `iam.users[0].tags[0].key: required`},
+		{"tag key too long", withIAM(func(c *Config) { c.IAM.Users[0].Tags[0].Key = strings.Repeat("k", 129) }),
+			`iam.users[0].tags[0].key: "` + strings.Repeat("k", 64) + `…" must be 1 to 128 letters, digits, spaces and _.:/=+-@`},
+		{"tag key character", withIAM(func(c *Config) { c.IAM.Users[0].Tags[0].Key = "team!" }),
+			`iam.users[0].tags[0].key: "team!" must be 1 to 128 letters, digits, spaces and _.:/=+-@`},
+		{"tag key reserved", withIAM(func(c *Config) { c.IAM.Users[0].Tags[0].Key = "AWS:team" }),
+			`iam.users[0].tags[0].key: "AWS:team" begins with aws:, which AWS reserves`},
+		{"tag value too long", withIAM(func(c *Config) { c.IAM.Users[0].Tags[0].Value = strings.Repeat("v", 257) }),
+			`iam.users[0].tags[0].value: "` + strings.Repeat("v", 64) + `…" must be at most 256 letters, digits, spaces and _.:/=+-@`},
+		{"tag key twice", withIAM(func(c *Config) {
+			c.IAM.Roles[0].Tags = []Tag{{"team", "a"}, {"env", "b"}, {"team", "c"}, {"TEAM", "d"}}
+		}), "iam.roles[0].tags[2].key: key \"team\" is already used by iam.roles[0].tags[0]\n" +
+			`iam.roles[0].tags[3].key: key "TEAM" is already used by iam.roles[0].tags[0], as "team" (keys are compared without case)`},
+		{"session duration", withIAM(func(c *Config) { c.IAM.Roles[0].MaxSessionDuration = Duration(12 * time.Hour) }), ""},
+		{"session duration short", withIAM(func(c *Config) { c.IAM.Roles[0].MaxSessionDuration = Duration(30 * time.Minute) }),
+			`iam.roles[0].max_session_duration: must be from 1h to 12h, got 30m`},
+		{"session duration long", withIAM(func(c *Config) { c.IAM.Roles[0].MaxSessionDuration = Duration(12*time.Hour + time.Second) }),
+			`iam.roles[0].max_session_duration: must be from 1h to 12h, got 12h0m1s`},
+		{"session duration zero", withIAM(func(c *Config) { c.IAM.Roles[0].MaxSessionDuration = 0 }),
+			`iam.roles[0].max_session_duration: must be from 1h to 12h, got 0s`},
+		{"clock skew", func(c *Config) { c.STS.MaxClockSkew = Duration(time.Hour) }, ""},
+		{"clock skew long", func(c *Config) { c.STS.MaxClockSkew = Duration(90 * time.Minute) }, `sts.max_clock_skew: must be from 1s to 1h, got 1h30m`},
+		{"clock skew short", func(c *Config) { c.STS.MaxClockSkew = Duration(500 * time.Millisecond) }, `sts.max_clock_skew: must be from 1s to 1h, got 500ms`},
+		{"issuer loopback", withIAM(func(c *Config) {
+			c.STS.WebIdentity.Issuers = []OIDCIssuer{
+				{URL: "http://localhost:5556/dex", JWKSURL: "http://127.0.0.1:5556/keys", Audiences: []string{"a"}},
+				{URL: "http://[::1]", Audiences: []string{"a"}},
+				{URL: "http://127.0.0.2/", Audiences: []string{"a"}},
+				{URL: "https://issuer.example.com/tenant/", JWKSURL: "https://keys.example.com/jwks.json", Audiences: []string{"a"}},
+			}
+		}), ""},
+		{"issuer url required", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "" }), `sts.web_identity.issuers[0].url: required`},
+		{"issuer http", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "http://issuer.example.com" }),
+			`sts.web_identity.issuers[0].url: must use https; http is allowed only for a loopback host (localhost, 127.0.0.1, ::1)`},
+		{"issuer scheme", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "ftp://issuer.example.com" }),
+			`sts.web_identity.issuers[0].url: must be an absolute https URL, such as https://issuer.example.com`},
+		{"issuer no scheme", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "issuer.example.com" }),
+			`sts.web_identity.issuers[0].url: must be an absolute https URL, such as https://issuer.example.com`},
+		{"issuer no host", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "https:///path" }),
+			`sts.web_identity.issuers[0].url: must be an absolute https URL, such as https://issuer.example.com`},
+		{"issuer unparsable", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "https://[::1" }),
+			`sts.web_identity.issuers[0].url: not a URL`},
+		{"issuer password", withIAM(func(c *Config) {
+			c.STS.WebIdentity.Issuers[0].URL = "https://u:" + secretMarker + "@issuer.example.com"
+		}),
+			`sts.web_identity.issuers[0].url: must not hold a user name or password`},
+		{"issuer query", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "https://issuer.example.com?" }),
+			`sts.web_identity.issuers[0].url: must not have a query (?...)`},
+		{"issuer fragment", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].URL = "https://issuer.example.com#" }),
+			`sts.web_identity.issuers[0].url: must not have a fragment (#...)`},
+		{"issuer twice", withIAM(func(c *Config) {
+			c.STS.WebIdentity.Issuers = append(c.STS.WebIdentity.Issuers, c.STS.WebIdentity.Issuers[0])
+		}), `sts.web_identity.issuers[1].url: issuer is already listed at sts.web_identity.issuers[0]`},
+		{"jwks url", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].JWKSURL = "http://keys.example.com/jwks" }),
+			`sts.web_identity.issuers[0].jwks_url: must use https; http is allowed only for a loopback host (localhost, 127.0.0.1, ::1)`},
+		{"audiences required", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].Audiences = nil }),
+			`sts.web_identity.issuers[0].audiences: required`},
+		{"audience empty", withIAM(func(c *Config) { c.STS.WebIdentity.Issuers[0].Audiences = []string{"a", ""} }),
+			`sts.web_identity.issuers[0].audiences[1]: must not be empty`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -336,6 +608,27 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withIAM returns a change that declares a valid set of IAM entities and
+// an issuer, then applies change.
+func withIAM(change func(*Config)) func(*Config) {
+	return func(c *Config) {
+		c.IAM.Policies = []IAMPolicy{{Name: "ReadOnly", Path: "/", Document: `{"Version": "2012-10-17", "Statement": []}`}}
+		c.IAM.Groups = []IAMGroup{{Name: "developers", Path: "/", ManagedPolicies: []string{"ReadOnly"}}}
+		c.IAM.Users = []IAMUser{{Name: "alice", Path: "/", Groups: []string{"developers"}, Tags: []Tag{{"team", "blue"}}}}
+		c.IAM.Roles = []IAMRole{{Name: "deployer", Path: "/", TrustPolicy: "{}", MaxSessionDuration: Duration(time.Hour)}}
+		c.STS.WebIdentity.Issuers = []OIDCIssuer{{URL: "https://token.actions.githubusercontent.com", Audiences: []string{"sts.amazonaws.com"}}}
+		change(c)
+	}
+}
+
+func manyTags(n int) []Tag {
+	tags := make([]Tag, n)
+	for i := range tags {
+		tags[i] = Tag{Key: "k" + strconv.Itoa(i)}
+	}
+	return tags
 }
 
 func TestSuggest(t *testing.T) {
@@ -365,25 +658,26 @@ func TestSuggest(t *testing.T) {
 }
 
 // TestSecretsRedacted checks that every section holding a secret, directly
-// or below, logs through LogValue, and that the secret does not appear.
+// or below, in a section or in the elements of a list, logs through
+// LogValue, and that the secret does not appear.
 func TestSecretsRedacted(t *testing.T) {
 	c := Default()
+	withIAM(func(*Config) {})(c)
 	c.Store.Postgres.DSN = "postgres://ztgate:" + secretMarker + "@db/ztgate"
-	var sections func(v reflect.Value) bool // reports whether v holds a secret
-	sections = func(v reflect.Value) bool {
-		holds := false
-		for _, f := range fields(v.Type()) {
-			if f.secret || (isSection(f.typ) && sections(v.Field(f.index))) {
-				holds = true
+	var holds func(t reflect.Type) bool // reports whether t holds a secret
+	holds = func(typ reflect.Type) bool {
+		h := false
+		for _, f := range fields(typ) {
+			if f.secret || isSection(f.typ) && holds(f.typ) || isTable(f.typ) && holds(f.typ.Elem()) {
+				h = true
 			}
 		}
-		if _, ok := v.Interface().(slog.LogValuer); holds && !ok {
-			t.Errorf("%s holds a secret but does not implement slog.LogValuer", v.Type())
+		if _, ok := reflect.New(typ).Elem().Interface().(slog.LogValuer); h && !ok {
+			t.Errorf("%s holds a secret but does not implement slog.LogValuer", typ)
 		}
-		return holds
+		return h
 	}
-	root := reflect.ValueOf(*c)
-	sections(root)
+	holds(configType)
 
 	var b strings.Builder
 	logger := slog.New(slog.NewJSONHandler(&b, nil))
@@ -392,7 +686,14 @@ func TestSecretsRedacted(t *testing.T) {
 	if strings.Contains(out, secretMarker) {
 		t.Errorf("log contains the password: %s", out)
 	}
-	if !strings.Contains(out, `"dsn":"REDACTED"`) || !strings.Contains(out, `"idle_timeout":"2m0s"`) {
-		t.Errorf("log lacks the redacted DSN or a duration: %s", out)
+	for _, want := range []string{
+		`"dsn":"REDACTED"`,
+		`"idle_timeout":"2m0s"`,
+		`"users":{"0":{"name":"alice","path":"/","groups":["developers"],"tags":{"0":{"key":"team","value":"blue"}},"managed_policies":null,`,
+		`"audiences":["sts.amazonaws.com"]`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s: %s", want, out)
+		}
 	}
 }

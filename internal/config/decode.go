@@ -55,7 +55,7 @@ func Parse(name string, data []byte) (*Config, error) {
 		d.budget = countNodes(root) + maxAliasWork
 		d.decode(root, reflect.ValueOf(c).Elem(), "", false)
 	}
-	ch := &checker{file: name, at: d.at, skip: d.failed}
+	ch := &checker{file: name, pos: d.pos, skip: d.failed}
 	ch.check(c)
 	if err := finish(append(d.errs, ch.errs...)); err != nil {
 		return nil, err
@@ -71,6 +71,10 @@ func Default() *Config {
 	return c
 }
 
+// setDefaults sets the keys of the section v, at path, to their defaults.
+// It runs on Config and, as the decoder meets them, on each element of a
+// sequence of mappings, so that a key left out of an element takes its
+// default as a key left out of a section does.
 func setDefaults(v reflect.Value, path string) {
 	for _, f := range fields(v.Type()) {
 		p := join(path, f.key)
@@ -110,15 +114,6 @@ type decoder struct {
 	budget    int                 // units of work left; see spend
 	exhausted bool
 	merging   map[*yaml.Node]bool // mappings being merged, to catch cycles
-}
-
-// at returns where the value at path was written, or the start of the
-// document when it was not written (it came from a default).
-func (d *decoder) at(path string) (line, col int) {
-	if p, ok := d.pos[path]; ok {
-		return p.line, p.col
-	}
-	return 1, 1
 }
 
 func (d *decoder) errorf(n *yaml.Node, path string, kind error, format string, args ...any) {
@@ -200,10 +195,10 @@ func countNodes(n *yaml.Node) int {
 	return c
 }
 
-// spend accounts for one unit of decoding work: a key-value pair or an
-// alias followed. Without aliases a document cannot spend more than its
-// node count; once aliases have spent the rest, decoding stops with one
-// error.
+// spend accounts for one unit of decoding work: a key-value pair, an
+// element of a sequence or an alias followed. Without aliases a document
+// cannot spend more than its node count; once aliases have spent the rest,
+// decoding stops with one error.
 func (d *decoder) spend(n *yaml.Node) bool {
 	if d.budget > 0 {
 		d.budget--
@@ -258,8 +253,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, secret bool
 	}
 	d.pos[path] = position{n.Line, n.Column}
 	t := v.Type()
-	if isSection(t) {
+	switch {
+	case isSection(t):
 		d.section(n, v, path)
+		return
+	case isList(t):
+		d.sequence(n, v, path, secret)
 		return
 	}
 	want := typeName(t)
@@ -311,6 +310,52 @@ func (d *decoder) section(n *yaml.Node, v reflect.Value, path string) {
 		f := fs[i]
 		d.decode(p.v, v.Field(f.index), join(path, f.key), f.secret)
 	}
+}
+
+// sequence decodes the sequence n into the slice v, replacing what v held:
+// a sequence in a file is the whole list, not additions to a default.
+func (d *decoder) sequence(n *yaml.Node, v reflect.Value, path string, secret bool) {
+	if n.Kind != yaml.SequenceNode {
+		want := typeName(v.Type())
+		d.fail(n, path, ErrType, "expected %s %s, got %s", article(want), want, describe(n))
+		return
+	}
+	et := v.Type().Elem()
+	s := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	for i, item := range n.Content {
+		if !d.spend(item) {
+			break
+		}
+		item = d.resolve(item)
+		if item == nil {
+			break
+		}
+		p := index(path, i)
+		e := reflect.New(et).Elem()
+		if isSection(et) {
+			setDefaults(e, p)
+		}
+		if isNull(item) {
+			// In a sequence, null is not "the default" but an element
+			// left blank ("- " with nothing after it), most likely by
+			// mistake.
+			want := typeName(et)
+			d.fail(item, p, ErrType, "expected %s %s, got null", article(want), want)
+		} else {
+			d.decode(item, e, p, secret)
+		}
+		// Every element is kept, even one that failed, so that the index
+		// of an element is its index in the file, which validation's
+		// messages name.
+		s = reflect.Append(s, e)
+	}
+	if s.Len() == 0 {
+		// An empty sequence is stored as nil, the zero value, so that
+		// "key: []" and a key left out at an empty default compare equal.
+		v.SetZero()
+		return
+	}
+	v.Set(s)
 }
 
 func fieldIndex(fs []field, key string) int {

@@ -7,6 +7,12 @@
 // keys, values of the wrong type and documents after the first are errors.
 // Null values (a key with nothing after it) leave the default in place.
 //
+// Besides scalars and nested sections, a key may hold a list: a YAML
+// sequence of strings, or of mappings that are each decoded as strictly as
+// a section, starting from the defaults of their keys. A list in a file
+// replaces its default whole, and an element left null is an error. Paths
+// in messages name elements by index, as in iam.roles[2].name.
+//
 // Every problem in a file is reported, not only the first, as an [Errors]
 // list whose lines read like a compiler's:
 //

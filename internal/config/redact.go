@@ -3,6 +3,7 @@ package config
 import (
 	"log/slog"
 	"reflect"
+	"strconv"
 )
 
 // The sections that hold a secret, directly or below, log as groups of
@@ -35,6 +36,14 @@ func logValue(v reflect.Value) slog.Value {
 		switch {
 		case isSection(f.typ):
 			attrs = append(attrs, slog.Attr{Key: f.key, Value: logValue(fv)})
+		case isTable(f.typ):
+			// A group keyed by index, each element by key, so that a
+			// secret inside an element is redacted like one in a section.
+			elems := make([]slog.Attr, fv.Len())
+			for i := range elems {
+				elems[i] = slog.Attr{Key: strconv.Itoa(i), Value: logValue(fv.Index(i))}
+			}
+			attrs = append(attrs, slog.Attr{Key: f.key, Value: slog.GroupValue(elems...)})
 		case f.secret:
 			s := ""
 			if !fv.IsZero() {

@@ -31,6 +31,14 @@ comments.
 Durations are written in Go's syntax (` + "`300ms`, `5s`, `1m30s`, `2h`" + `) and must
 be greater than zero. A secret value never appears in logs or error
 messages.
+
+A list is a YAML sequence, written as a block (one ` + "`- `" + ` line per element) or in
+flow style (` + "`[a, b]`" + `). A list given in the file replaces its default as a
+whole. The keys of the mappings in a list are named with ` + "`[]`" + `:
+` + "`iam.roles[].name`" + ` is the key ` + "`name`" + ` in each mapping of the list ` + "`roles`" + ` in
+the mapping ` + "`iam`" + `, and errors name the element by its index, counting from
+0, as in ` + "`iam.roles[2].name`" + `. A key marked required must be set in every
+element, and a required list must hold at least one element.
 `)
 	t := reflect.TypeFor[Config]()
 	var top []field
@@ -51,6 +59,13 @@ messages.
 			continue
 		}
 		fmt.Fprintf(&b, "\n## %s\n\n%s\n\n", f.key, f.doc)
+		if hasTable(f.typ) {
+			// The shape of a list of mappings is easier to see than to
+			// read from rows of paths.
+			b.WriteString("For example:\n\n```yaml\n" + f.key + ":\n")
+			example(&b, f.typ, "  ", style{sample: true})
+			b.WriteString("```\n\n")
+		}
 		tableHead(&b)
 		rows(&b, f.typ, f.key)
 	}
@@ -63,15 +78,29 @@ func tableHead(b *strings.Builder) {
 }
 
 // rows writes a row for each key below the section type t at path, with a
-// row of its own for each nested section.
+// row of its own for each nested section and sequence of mappings.
 func rows(b *strings.Builder, t reflect.Type, path string) {
 	for _, f := range fields(t) {
 		p := join(path, f.key)
 		row(b, p, f)
-		if isSection(f.typ) {
+		switch {
+		case isSection(f.typ):
 			rows(b, f.typ, p)
+		case isTable(f.typ):
+			rows(b, f.typ.Elem(), p+"[]")
 		}
 	}
+}
+
+// hasTable reports whether the section type t holds a sequence of
+// mappings, directly or below.
+func hasTable(t reflect.Type) bool {
+	for _, f := range fields(t) {
+		if isTable(f.typ) || isSection(f.typ) && hasTable(f.typ) {
+			return true
+		}
+	}
+	return false
 }
 
 func row(b *strings.Builder, path string, f field) {
@@ -83,9 +112,11 @@ func row(b *strings.Builder, path string, f field) {
 	switch {
 	case isSection(f.typ):
 		def = ""
+	case f.required:
+		def = "required"
 	case f.hasDef:
 		def = "`" + f.def + "`"
-	case f.typ.Kind() == reflect.String:
+	case f.typ.Kind() == reflect.String, isList(f.typ):
 		def = "empty"
 	}
 	fmt.Fprintf(b, "| `%s` | %s | %s | %s |\n", path, typ, def, cell(f.doc))

@@ -16,6 +16,8 @@ type Config struct {
 	Keys   Keys   `yaml:"keys" doc:"Key material."`
 	Audit  Audit  `yaml:"audit" doc:"The tamper-evident audit log, in the audit directory of the data directory."`
 	Server Server `yaml:"server" doc:"HTTP server limits and timeouts."`
+	IAM    IAM    `yaml:"iam" doc:"IAM users, groups, roles and customer-managed policies declared in this file, so that they are reviewed and versioned with it. Each list is empty by default. Names are unique within their list, compared without case as AWS compares them."`
+	STS    STS    `yaml:"sts" doc:"The Security Token Service, which issues temporary credentials."`
 }
 
 // Node names this process among the nodes that share a store.
@@ -74,6 +76,87 @@ type Server struct {
 	ReadHeaderTimeout Duration `yaml:"read_header_timeout" doc:"Limit on reading a request's headers." default:"10s"`
 	IdleTimeout       Duration `yaml:"idle_timeout" doc:"How long an idle keep-alive connection stays open." default:"120s"`
 	ShutdownTimeout   Duration `yaml:"shutdown_timeout" doc:"On SIGINT or SIGTERM, how long in-flight requests may take before connections are closed." default:"15s"`
+}
+
+// IAM declares the identities and policies of the deployment's one
+// account. The lists hold what the file says; turning them into IAM
+// entities, and checking policy documents in full, is the wiring's work.
+type IAM struct {
+	Account  string      `yaml:"account" doc:"The account ID of this deployment, exactly 12 digits. It appears in every ARN (arn:zt:iam::ACCOUNT:user/NAME); quote it, so that other YAML tools keep it a string." default:"\"000000000000\""`
+	Policies []IAMPolicy `yaml:"policies" doc:"Customer-managed policies: named policy documents that groups, users and roles attach by name in managed_policies or permissions_boundary."`
+	Groups   []IAMGroup  `yaml:"groups" doc:"Groups: their policies apply to every user in them."`
+	Users    []IAMUser   `yaml:"users" doc:"Users: people and programs that sign requests with access keys of their own. Access keys are not part of the configuration."`
+	Roles    []IAMRole   `yaml:"roles" doc:"Roles: identities without keys of their own, which the principals named by their trust policy assume for temporary credentials."`
+}
+
+// IAMPolicy is a customer-managed policy.
+type IAMPolicy struct {
+	Name        string `yaml:"name" required:"true" example:"ReadOnly" doc:"The policy's name: 1 to 128 letters, digits and +=,.@_-."`
+	Path        string `yaml:"path" default:"/" doc:"Path of the policy, which its ARN includes: the path /ops/ gives arn:zt:iam::ACCOUNT:policy/ops/NAME. Begins and ends with /, at most 512 printable ASCII characters."`
+	Description string `yaml:"description" example:"Read any object in S3" doc:"What the policy is for, up to 1000 characters."`
+	Document    string `yaml:"document" required:"true" example:"'{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"s3:GetObject\", \"s3:ListBucket\"], \"Resource\": \"*\"}]}'" doc:"The policy document: IAM policy JSON, as a string (a block scalar, document: |, keeps it readable). It must be a JSON object here; its statements are checked when ztgate applies the configuration."`
+}
+
+// InlinePolicy is a policy embedded in one group, user or role.
+type InlinePolicy struct {
+	Name     string `yaml:"name" required:"true" example:"write-logs" doc:"The policy's name, unique among the inline policies of its group, user or role: 1 to 128 letters, digits and +=,.@_-."`
+	Document string `yaml:"document" required:"true" example:"'{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"s3:PutObject\", \"Resource\": \"arn:aws:s3:::logs/*\"}]}'" doc:"The policy document: IAM policy JSON, as a string."`
+}
+
+// IAMGroup is a group of users.
+type IAMGroup struct {
+	Name            string         `yaml:"name" required:"true" example:"developers" doc:"The group's name: 1 to 128 letters, digits and +=,.@_-."`
+	Path            string         `yaml:"path" default:"/" doc:"Path of the group, part of its ARN as for a policy: begins and ends with /, at most 512 printable ASCII characters."`
+	Policies        []InlinePolicy `yaml:"policies" doc:"Inline policies, which belong to this group alone."`
+	ManagedPolicies []string       `yaml:"managed_policies" example:"[ReadOnly]" doc:"Managed policies attached to the group, each the name of a policy in iam.policies or a policy's ARN (arn:...)."`
+}
+
+// IAMUser is a user.
+type IAMUser struct {
+	Name                string         `yaml:"name" required:"true" example:"alice" doc:"The user's name: 1 to 64 letters, digits and +=,.@_-."`
+	Path                string         `yaml:"path" default:"/" doc:"Path of the user, part of its ARN as for a policy: begins and ends with /, at most 512 printable ASCII characters."`
+	Groups              []string       `yaml:"groups" example:"[developers]" doc:"Names of the groups in iam.groups that the user belongs to."`
+	Tags                []Tag          `yaml:"tags" doc:"Tags, at most 50, which policies test as aws:PrincipalTag/KEY."`
+	Policies            []InlinePolicy `yaml:"policies" doc:"Inline policies, which belong to this user alone."`
+	ManagedPolicies     []string       `yaml:"managed_policies" doc:"Managed policies attached to the user, each the name of a policy in iam.policies or a policy's ARN (arn:...)."`
+	PermissionsBoundary string         `yaml:"permissions_boundary" doc:"A managed policy that bounds what the user may do, whatever its other policies allow: the name of a policy in iam.policies or a policy's ARN. Empty for none."`
+}
+
+// IAMRole is a role.
+type IAMRole struct {
+	Name                string         `yaml:"name" required:"true" example:"deployer" doc:"The role's name: 1 to 64 letters, digits and +=,.@_-."`
+	Path                string         `yaml:"path" default:"/" doc:"Path of the role, part of its ARN as for a policy: begins and ends with /, at most 512 printable ASCII characters."`
+	Description         string         `yaml:"description" example:"Deploys the site from CI" doc:"What the role is for, up to 1000 characters."`
+	TrustPolicy         string         `yaml:"trust_policy" required:"true" example:"'{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"arn:zt:iam::000000000000:user/alice\"}, \"Action\": \"sts:AssumeRole\"}]}'" doc:"The trust policy: IAM policy JSON, as a string, saying who may assume the role."`
+	MaxSessionDuration  Duration       `yaml:"max_session_duration" default:"1h" doc:"Longest session that assuming the role may ask for, from 1h to 12h."`
+	Tags                []Tag          `yaml:"tags" doc:"Tags, at most 50. The role's sessions carry them as aws:PrincipalTag/KEY."`
+	Policies            []InlinePolicy `yaml:"policies" doc:"Inline policies, which belong to this role alone."`
+	ManagedPolicies     []string       `yaml:"managed_policies" example:"[ReadOnly]" doc:"Managed policies attached to the role, each the name of a policy in iam.policies or a policy's ARN (arn:...)."`
+	PermissionsBoundary string         `yaml:"permissions_boundary" doc:"A managed policy that bounds what the role's sessions may do, whatever its other policies allow: the name of a policy in iam.policies or a policy's ARN. Empty for none."`
+}
+
+// Tag is a key and value attached to a user or role.
+type Tag struct {
+	Key   string `yaml:"key" required:"true" example:"team" doc:"1 to 128 letters, digits, spaces and _.:/=+-@, not beginning with aws:, unique among the tags compared without case."`
+	Value string `yaml:"value" example:"blue" doc:"Up to 256 letters, digits, spaces and _.:/=+-@."`
+}
+
+// STS configures the Security Token Service.
+type STS struct {
+	MaxClockSkew Duration    `yaml:"max_clock_skew" default:"5m" doc:"How far the time at which a request was signed may be from this node's clock, from 1s to 1h."`
+	WebIdentity  WebIdentity `yaml:"web_identity" doc:"AssumeRoleWithWebIdentity, which trades an OpenID Connect token for a role's temporary credentials."`
+}
+
+// WebIdentity lists the OpenID Connect issuers that are trusted.
+type WebIdentity struct {
+	Issuers []OIDCIssuer `yaml:"issuers" doc:"The OpenID Connect issuers whose tokens AssumeRoleWithWebIdentity accepts; a token from any other issuer is refused. None by default."`
+}
+
+// OIDCIssuer is one trusted OpenID Connect issuer.
+type OIDCIssuer struct {
+	URL       string   `yaml:"url" required:"true" example:"https://token.actions.githubusercontent.com" doc:"The issuer, exactly as the iss claim of its tokens: an https URL, or http for a loopback host (localhost, 127.0.0.1, ::1), with no query or fragment. Unique in the list."`
+	JWKSURL   string   `yaml:"jwks_url" doc:"Where the issuer publishes its signing keys, by the same rules as url. Empty: found through the issuer's discovery document, URL/.well-known/openid-configuration."`
+	Audiences []string `yaml:"audiences" required:"true" example:"[sts.amazonaws.com]" doc:"The aud claims accepted: a token must name at least one of them."`
 }
 
 // Duration is a time.Duration written in Go's syntax ("5s", "1m30s").

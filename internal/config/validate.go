@@ -1,13 +1,19 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -25,9 +31,9 @@ func Validate(c *Config) error {
 // checker applies the rules on values that the types alone do not express.
 type checker struct {
 	file string
-	// at returns where the value at a key path was written; nil when the
+	// pos is where the value at each key path was written; nil when the
 	// configuration did not come from a file.
-	at   func(path string) (line, col int)
+	pos  map[string]position
 	skip map[string]bool // key paths that already failed to decode
 	errs []*Error
 }
@@ -39,14 +45,45 @@ func (ch *checker) errorf(path, format string, args ...any) {
 // errorAt reports a problem with the value at path, placed where the value
 // at posPath was written.
 func (ch *checker) errorAt(posPath, path, format string, args ...any) {
-	if ch.skip[path] {
+	if ch.skipped(path) {
 		return
 	}
 	e := &Error{File: ch.file, Path: path, Msg: fmt.Sprintf(format, args...), Kind: ErrValue}
-	if ch.at != nil {
+	if ch.pos != nil {
 		e.Line, e.Column = ch.at(posPath)
 	}
 	ch.errs = append(ch.errs, e)
+}
+
+// at returns where the value at path was written or, when it was left out,
+// where the nearest mapping or sequence around it was: a required key
+// missing from the third role is reported at that role. A value from a
+// top-level default is placed at the start of the document.
+func (ch *checker) at(path string) (line, col int) {
+	for ; path != ""; path = parent(path) {
+		if p, ok := ch.pos[path]; ok {
+			return p.line, p.col
+		}
+	}
+	return 1, 1
+}
+
+// written reports whether the file set the value at path.
+func (ch *checker) written(path string) bool {
+	_, ok := ch.pos[path]
+	return ok
+}
+
+// skipped reports whether the value at path, or a mapping or sequence
+// holding it, failed to decode: what is left there is a default or a
+// blank element, and its problems are not the user's.
+func (ch *checker) skipped(path string) bool {
+	for ; path != ""; path = parent(path) {
+		if ch.skip[path] {
+			return true
+		}
+	}
+	return false
 }
 
 // Accepted values of the keys that take one of a few words.
@@ -56,15 +93,46 @@ var (
 	storeDrivers = []string{"sqlite", "postgres"}
 )
 
-// Bounds of store.postgres.max_conns.
 var auditModes = []string{"sync", "async"}
 
-// zeroDurations are the durations for which 0 is meaningful.
-var zeroDurations = map[string]bool{"audit.retention.max_age": true}
+// rangedDurations are the durations that check bounds itself, rather than
+// durations requiring them positive: those for which 0 is meaningful and
+// those with bounds of their own. Keys in the elements of a sequence are
+// named as in the reference, with [].
+var rangedDurations = map[string]bool{
+	"audit.retention.max_age":          true,
+	"sts.max_clock_skew":               true,
+	"iam.roles[].max_session_duration": true,
+}
 
+// Bounds of store.postgres.max_conns.
 const (
 	minConns = 1
 	maxConns = 1000
+)
+
+// Bounds of the other durations with bounds.
+const (
+	minSession = time.Hour // iam.roles[].max_session_duration, as AWS's
+	maxSession = 12 * time.Hour
+	minSkew    = time.Second // sts.max_clock_skew
+	maxSkew    = time.Hour
+)
+
+// AWS's rules for IAM names, paths, tags and descriptions, as
+// internal/iam applies them: a file breaking one would load, then fail
+// when ztgate applies it, far from the line at fault.
+var (
+	shortName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)  // users and roles
+	longName  = regexp.MustCompile(`^[\w+=,.@-]{1,128}$`) // groups and policies
+	iamPath   = regexp.MustCompile(`^/([\x21-\x7E]{0,510}/)?$`)
+	tagKey    = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$`)
+	tagValue  = regexp.MustCompile(`^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$`)
+)
+
+const (
+	maxTags        = 50
+	maxDescription = 1000 // characters
 )
 
 func (ch *checker) check(c *Config) {
@@ -108,7 +176,11 @@ func (ch *checker) check(c *Config) {
 	if n := c.Store.Postgres.MaxConns; n < minConns || n > maxConns {
 		ch.errorf("store.postgres.max_conns", "must be from %d to %d, got %d", minConns, maxConns, n)
 	}
-	ch.durations(reflect.ValueOf(c).Elem(), "")
+	ch.iam(&c.IAM)
+	ch.sts(&c.STS)
+	v := reflect.ValueOf(c).Elem()
+	ch.required(v, "")
+	ch.durations(v, "", "")
 }
 
 // oneOf checks that the value at path is one of the words in valid.
@@ -123,23 +195,388 @@ func (ch *checker) oneOf(path, value string, valid []string) {
 	ch.errorf(path, "%s", msg)
 }
 
-// durations checks that every duration in the section v is positive: each
-// is a timeout or a wait, for which zero or less has no useful meaning.
-// The durations in zeroDurations, where zero means "never", are checked
-// by check instead.
-func (ch *checker) durations(v reflect.Value, path string) {
+// durations checks that every duration in the section v at path is
+// positive: each is a timeout or a wait, for which zero or less has no
+// useful meaning. The durations in rangedDurations are checked by check
+// instead. key is path with the indexes of elements left out, as
+// rangedDurations names keys.
+func (ch *checker) durations(v reflect.Value, path, key string) {
 	for _, f := range fields(v.Type()) {
-		fv, p := v.Field(f.index), join(path, f.key)
+		fv, p, k := v.Field(f.index), join(path, f.key), join(key, f.key)
 		switch {
-		case f.typ == durationType && zeroDurations[p]:
+		case f.typ == durationType && rangedDurations[k]:
 		case f.typ == durationType:
 			if d := fv.Interface().(Duration); d <= 0 {
 				ch.errorf(p, "must be greater than 0, got %s", d)
 			}
 		case isSection(f.typ):
-			ch.durations(fv, p)
+			ch.durations(fv, p, k)
+		case isTable(f.typ):
+			for i := range fv.Len() {
+				ch.durations(fv.Index(i), index(p, i), k+"[]")
+			}
 		}
 	}
+}
+
+// required checks that every key tagged required, in the section v at path
+// and below, holds a string or list that is not empty.
+func (ch *checker) required(v reflect.Value, path string) {
+	for _, f := range fields(v.Type()) {
+		fv, p := v.Field(f.index), join(path, f.key)
+		switch {
+		case f.required && fv.Len() == 0:
+			if ch.written(p) {
+				ch.errorf(p, "must not be empty")
+			} else {
+				ch.errorf(p, "required")
+			}
+		case isSection(f.typ):
+			ch.required(fv, p)
+		case isTable(f.typ):
+			for i := range fv.Len() {
+				ch.required(fv.Index(i), index(p, i))
+			}
+		}
+	}
+}
+
+// inRange checks that the duration at path is from lo to hi.
+func (ch *checker) inRange(path string, d Duration, lo, hi time.Duration) {
+	if d.D() < lo || d.D() > hi {
+		ch.errorf(path, "must be from %s to %s, got %s", short(lo), short(hi), short(d.D()))
+	}
+}
+
+// short formats d without the zero minutes and seconds that
+// time.Duration.String writes after hours: "12h" rather than "12h0m0s".
+func short(d time.Duration) string {
+	s := strings.TrimSuffix(d.String(), "m0s")
+	if len(s) < len(d.String()) {
+		s += "m" // "5m0s" is "5m", "1h0m0s" is "1h0m" so far
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func (ch *checker) iam(c *IAM) {
+	if !validAccount(c.Account) {
+		ch.errorf("iam.account", "%q must be exactly 12 digits", clip(c.Account))
+	}
+
+	policies := make([]string, len(c.Policies))
+	for i, p := range c.Policies {
+		path := index("iam.policies", i)
+		policies[i] = p.Name
+		ch.path(path+".path", p.Path)
+		ch.description(path+".description", p.Description)
+		ch.document(path+".document", p.Document)
+	}
+	policiesDeclared := ch.names("iam.policies", policies, longName, 128)
+
+	groups := make([]string, len(c.Groups))
+	for i, g := range c.Groups {
+		path := index("iam.groups", i)
+		groups[i] = g.Name
+		ch.path(path+".path", g.Path)
+		ch.inline(path+".policies", g.Policies)
+		ch.managed(path+".managed_policies", g.ManagedPolicies, policiesDeclared)
+	}
+	groupsDeclared := ch.names("iam.groups", groups, longName, 128)
+
+	users := make([]string, len(c.Users))
+	for i, u := range c.Users {
+		path := index("iam.users", i)
+		users[i] = u.Name
+		ch.path(path+".path", u.Path)
+		ch.refs(path+".groups", u.Groups, func(p, name string) {
+			ch.reference(p, name, "a group in iam.groups", groupsDeclared, false)
+		})
+		ch.tags(path+".tags", u.Tags)
+		ch.inline(path+".policies", u.Policies)
+		ch.managed(path+".managed_policies", u.ManagedPolicies, policiesDeclared)
+		if u.PermissionsBoundary != "" {
+			ch.reference(path+".permissions_boundary", u.PermissionsBoundary, "a policy in iam.policies", policiesDeclared, true)
+		}
+	}
+	ch.names("iam.users", users, shortName, 64)
+
+	roles := make([]string, len(c.Roles))
+	for i, r := range c.Roles {
+		path := index("iam.roles", i)
+		roles[i] = r.Name
+		ch.path(path+".path", r.Path)
+		ch.description(path+".description", r.Description)
+		ch.document(path+".trust_policy", r.TrustPolicy)
+		ch.inRange(path+".max_session_duration", r.MaxSessionDuration, minSession, maxSession)
+		ch.tags(path+".tags", r.Tags)
+		ch.inline(path+".policies", r.Policies)
+		ch.managed(path+".managed_policies", r.ManagedPolicies, policiesDeclared)
+		if r.PermissionsBoundary != "" {
+			ch.reference(path+".permissions_boundary", r.PermissionsBoundary, "a policy in iam.policies", policiesDeclared, true)
+		}
+	}
+	ch.names("iam.roles", roles, shortName, 64)
+}
+
+// declared is the names in one list of iam, for references to check.
+type declared struct {
+	names []string
+	// complete is false when the list, or the name of one of its
+	// elements, could not be read from the file: a name not found may be
+	// that one, and reporting it would only echo the first error.
+	complete bool
+}
+
+// names checks the names of the elements of the list at path, in order:
+// each matches re, which allows 1 to maxLen characters, and no two are
+// equal ignoring case, since AWS does not tell IAM names apart by case. It
+// returns them for references to check.
+func (ch *checker) names(path string, names []string, re *regexp.Regexp, maxLen int) declared {
+	d := declared{names: names, complete: !ch.skipped(path)}
+	first := make(map[string]int, len(names))
+	for i, name := range names {
+		p := index(path, i) + ".name"
+		if ch.skipped(p) {
+			d.complete = false
+			continue
+		}
+		if name == "" {
+			continue // required reports it
+		}
+		if !re.MatchString(name) {
+			ch.errorf(p, "%q must be 1 to %d letters, digits and +=,.@_-", clip(name), maxLen)
+			continue
+		}
+		key := strings.ToLower(name)
+		j, dup := first[key]
+		if !dup {
+			first[key] = i
+			continue
+		}
+		other := index(path, j)
+		if names[j] == name {
+			ch.errorf(p, "name %q is already used by %s", clip(name), other)
+		} else {
+			ch.errorf(p, "name %q is already used by %s, as %q (names are compared without case)", clip(name), other, clip(names[j]))
+		}
+	}
+	return d
+}
+
+// refs calls check on each entry of the list of names at path, after
+// reporting an entry given twice.
+func (ch *checker) refs(path string, list []string, check func(path, name string)) {
+	first := make(map[string]int, len(list))
+	for i, name := range list {
+		p := index(path, i)
+		if name == "" {
+			ch.errorf(p, "must not be empty")
+			continue
+		}
+		if j, dup := first[name]; dup {
+			ch.errorf(p, "%q is already listed at %s", clip(name), index(path, j))
+			continue
+		}
+		first[name] = i
+		check(p, name)
+	}
+}
+
+// reference checks that the value at path is the name of an element of
+// d, described by what, or, when arnOK, an ARN.
+func (ch *checker) reference(path, name, what string, d declared, arnOK bool) {
+	if slices.Contains(d.names, name) || arnOK && strings.HasPrefix(name, "arn:") || !d.complete {
+		return
+	}
+	msg := fmt.Sprintf("%q is not the name of %s", clip(name), what)
+	if arnOK {
+		msg += " or an ARN"
+	}
+	if s, ok := suggest(name, d.names); ok {
+		msg += fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	ch.errorf(path, "%s", msg)
+}
+
+// managed checks a list of managed policies: names of declared policies,
+// or ARNs.
+func (ch *checker) managed(path string, list []string, policies declared) {
+	ch.refs(path, list, func(p, name string) {
+		ch.reference(p, name, "a policy in iam.policies", policies, true)
+	})
+}
+
+// inline checks the inline policies of one group, user or role.
+func (ch *checker) inline(path string, ps []InlinePolicy) {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+		ch.document(index(path, i)+".document", p.Document)
+	}
+	ch.names(path, names, longName, 128)
+}
+
+// path checks an IAM path.
+func (ch *checker) path(path, p string) {
+	if !iamPath.MatchString(p) {
+		ch.errorf(path, "%q must begin and end with / and hold at most 512 printable ASCII characters, without spaces", clip(p))
+	}
+}
+
+func (ch *checker) description(path, s string) {
+	if n := utf8.RuneCountInString(s); n > maxDescription {
+		ch.errorf(path, "must be at most %d characters, got %d", maxDescription, n)
+	}
+}
+
+// document checks that a policy document is a JSON object. Whether it is a
+// policy is for the policy package to say, when the configuration is
+// applied; a mistake in the JSON is worth reporting here, at its line.
+func (ch *checker) document(path, doc string) {
+	if doc == "" {
+		return // required reports it
+	}
+	if reason := documentProblem(doc); reason != "" {
+		ch.errorf(path, "%s", reason)
+	}
+}
+
+// documentProblem says what keeps doc from being a JSON object, or "".
+func documentProblem(doc string) string {
+	var obj map[string]json.RawMessage
+	err := json.Unmarshal([]byte(doc), &obj)
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		// Offset counts the bytes read, the one at fault included.
+		line, col := lineCol(doc, int(syn.Offset)-1)
+		return fmt.Sprintf("invalid JSON at line %d, column %d of the document: %s", line, col, syn)
+	case errors.As(err, &typ):
+		return "must be a JSON object ({...}), got a JSON " + typ.Value
+	case err != nil:
+		return "invalid JSON"
+	case obj == nil:
+		return "must be a JSON object ({...}), got null"
+	}
+	return ""
+}
+
+// lineCol returns the 1-based line and column of the byte at offset off
+// in s, the column counted in bytes.
+func lineCol(s string, off int) (line, col int) {
+	before := s[:min(max(off, 0), len(s))]
+	return strings.Count(before, "\n") + 1, len(before) - strings.LastIndexByte(before, '\n')
+}
+
+// tags checks the tags of a user or role.
+func (ch *checker) tags(path string, tags []Tag) {
+	if len(tags) > maxTags {
+		ch.errorf(path, "holds %d tags; at most %d are allowed", len(tags), maxTags)
+	}
+	first := make(map[string]int, len(tags))
+	for i, t := range tags {
+		p := index(path, i)
+		if !tagValue.MatchString(t.Value) {
+			ch.errorf(p+".value", "%q must be at most 256 letters, digits, spaces and _.:/=+-@", clip(t.Value))
+		}
+		if t.Key == "" {
+			continue // required reports it
+		}
+		lower := strings.ToLower(t.Key)
+		switch {
+		case !tagKey.MatchString(t.Key):
+			ch.errorf(p+".key", "%q must be 1 to 128 letters, digits, spaces and _.:/=+-@", clip(t.Key))
+		case strings.HasPrefix(lower, "aws:"):
+			ch.errorf(p+".key", "%q begins with aws:, which AWS reserves", clip(t.Key))
+		}
+		j, dup := first[lower]
+		if !dup {
+			first[lower] = i
+			continue
+		}
+		other := index(path, j)
+		if tags[j].Key == t.Key {
+			ch.errorf(p+".key", "key %q is already used by %s", clip(t.Key), other)
+		} else {
+			ch.errorf(p+".key", "key %q is already used by %s, as %q (keys are compared without case)", clip(t.Key), other, clip(tags[j].Key))
+		}
+	}
+}
+
+func (ch *checker) sts(c *STS) {
+	ch.inRange("sts.max_clock_skew", c.MaxClockSkew, minSkew, maxSkew)
+	first := map[string]int{}
+	for i, is := range c.WebIdentity.Issuers {
+		p := index("sts.web_identity.issuers", i)
+		if is.URL != "" {
+			if reason := urlProblem(is.URL); reason != "" {
+				ch.errorf(p+".url", "%s", reason)
+			} else if j, dup := first[is.URL]; dup {
+				ch.errorf(p+".url", "issuer is already listed at %s", index("sts.web_identity.issuers", j))
+			} else {
+				first[is.URL] = i
+			}
+		}
+		if is.JWKSURL != "" {
+			if reason := urlProblem(is.JWKSURL); reason != "" {
+				ch.errorf(p+".jwks_url", "%s", reason)
+			}
+		}
+		for j, aud := range is.Audiences {
+			if aud == "" {
+				ch.errorf(index(p+".audiences", j), "must not be empty")
+			}
+		}
+	}
+}
+
+// urlProblem says what keeps s from being an issuer or JWKS URL, by the
+// rules of internal/webidentity, or "". The reasons do not quote the URL,
+// which could hold a password.
+func urlProblem(s string) string {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return "not a URL"
+	case u.Scheme != "https" && u.Scheme != "http" || u.Host == "" || u.Opaque != "":
+		return "must be an absolute https URL, such as https://issuer.example.com"
+	case u.User != nil:
+		return "must not hold a user name or password"
+	case u.RawQuery != "" || u.ForceQuery:
+		return "must not have a query (?...)"
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return "must not have a fragment (#...)"
+	case u.Scheme == "http" && !loopback(u.Hostname()):
+		return "must use https; http is allowed only for a loopback host (localhost, 127.0.0.1, ::1)"
+	}
+	return ""
+}
+
+// loopback reports whether host names this machine: plain http to it
+// cannot be read on the network, and serves tests and local issuers.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// validAccount reports whether s is an AWS account ID: 12 ASCII digits.
+func validAccount(s string) bool {
+	if len(s) != 12 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // listenProblem says what is wrong with a listen address, or "".

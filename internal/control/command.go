@@ -173,9 +173,13 @@ func SessionCommand() *cobra.Command {
 		Short: "Refuse every temporary credential of a principal issued until now",
 		Long: `Refuse every temporary credential (session token) issued to a principal
 until now, on every node sharing the store, from their next request on.
-Credentials issued afterwards, and the principal's long-term access keys,
-keep working. The revocation is recorded in the audit log.`,
-		Example: "  ztgate session revoke --principal arn:aws:iam::000000000000:user/admin --reason 'laptop lost'",
+The principal is a user ARN (its GetSessionToken sessions), a role ARN
+(every session of the role, however assumed: the aws:TokenIssueTime
+pattern without writing the policy) or one role session's ARN
+(arn:zt:sts::ACCOUNT:assumed-role/ROLE/SESSION). Credentials issued
+afterwards, and the principal's long-term access keys, keep working. The
+revocation is recorded in the audit log.`,
+		Example: "  ztgate session revoke --principal arn:zt:iam::000000000000:user/admin --reason 'laptop lost'\n  ztgate session revoke --principal arn:zt:iam::000000000000:role/deployer",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := datadir.Abs(dir)

@@ -1,6 +1,9 @@
-// Package iam keeps ztgate's identities: users and their long-term access
-// keys, stored as records in the state store (kinds "iam-user" and
-// "iam-access-key"). A secret access key is returned once, when the key is
+// Package iam keeps ztgate's identities: users, groups, roles, managed and
+// inline policies, and users' long-term access keys, stored as records in
+// the state store (kinds "iam-user", "iam-group", "iam-role", "iam-policy",
+// "iam-access-key"), and builds from them the policy snapshot the policy
+// engine decides with ([Directory.Snapshot], kept current by [Policies]).
+// A secret access key is returned once, when the key is
 // created, and is stored only sealed under the key-encryption key with the
 // access key id as associated data, so that a sealed secret cannot be moved
 // to another key's record. [Directory] is also the [sigv4.KeyStore] that
@@ -16,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"regexp"
 	"time"
 
@@ -29,10 +33,17 @@ import (
 // so that ztgate ARNs are never mistaken for AWS ones.
 const DefaultAccount = "000000000000"
 
+// Partition is the ARN partition of ztgate's identities: "zt", so that a
+// ztgate ARN is never mistaken for an AWS one.
+const Partition = "zt"
+
 // Record kinds in the store.
 const (
 	KindUser      = "iam-user"
 	KindAccessKey = "iam-access-key"
+	KindGroup     = "iam-group"
+	KindRole      = "iam-role"
+	KindPolicy    = "iam-policy"
 )
 
 // Errors, classified with errors.Is.
@@ -44,6 +55,14 @@ var (
 	ErrEntityExists = errors.New("iam: entity already exists")
 	// ErrInvalidInput: a name breaks AWS's rules (AWS's ValidationError).
 	ErrInvalidInput = errors.New("iam: invalid input")
+	// ErrMalformedPolicy: a policy document is not valid for its use
+	// (AWS's MalformedPolicyDocument).
+	ErrMalformedPolicy = errors.New("iam: malformed policy document")
+	// ErrDeleteConflict: an entity still has what must go first (AWS's
+	// DeleteConflict).
+	ErrDeleteConflict = errors.New("iam: delete conflict")
+	// ErrLimitExceeded: a quota is reached (AWS's LimitExceeded).
+	ErrLimitExceeded = errors.New("iam: limit exceeded")
 )
 
 // Status is an access key's state.
@@ -61,10 +80,21 @@ type User struct {
 	ID      string    `json:"id"` // "AIDA" + 16 characters, as AWS's unique ids
 	Account string    `json:"account"`
 	Created time.Time `json:"created"`
+	Path    string    `json:"path,omitempty"` // "/" when empty
+	Tags    []Tag     `json:"tags,omitempty"`
+	Groups  []string  `json:"groups,omitempty"`
+	Attachments
 }
 
 // ARN is the user's ARN in ztgate's partition.
-func (u User) ARN() string { return "arn:zt:iam::" + u.Account + ":user/" + u.Name }
+func (u User) ARN() string { return arn(u.Account, "user", u.Path, u.Name) }
+
+func arn(account, kind, path, name string) string {
+	if path == "" {
+		path = "/"
+	}
+	return "arn:" + Partition + ":iam::" + account + ":" + kind + path + name
+}
 
 // AccessKey describes a long-term access key; it never holds the secret.
 type AccessKey struct {
@@ -88,6 +118,7 @@ type Directory struct {
 	account string
 	clock   func() time.Time
 	rand    io.Reader
+	log     *slog.Logger
 }
 
 var _ sigv4.KeyStore = (*Directory)(nil)
@@ -99,11 +130,15 @@ type Config struct {
 	Account string           // the account the users belong to; DefaultAccount when empty
 	Clock   func() time.Time // time.Now when nil
 	Rand    io.Reader        // crypto/rand when nil
+	Log     *slog.Logger     // discarded when nil
 }
 
 // New returns a Directory over c.Store.
 func New(c Config) *Directory {
-	d := &Directory{store: c.Store, kek: c.KEK, account: c.Account, clock: c.Clock, rand: c.Rand}
+	d := &Directory{store: c.Store, kek: c.KEK, account: c.Account, clock: c.Clock, rand: c.Rand, log: c.Log}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
 	if d.account == "" {
 		d.account = DefaultAccount
 	}
@@ -122,31 +157,9 @@ func (d *Directory) Account() string { return d.account }
 // userName is AWS's rule for user names.
 var userName = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 
-// CreateUser adds a user.
+// CreateUser adds a user with the default path and no tags.
 func (d *Directory) CreateUser(ctx context.Context, name string) (User, error) {
-	if !userName.MatchString(name) {
-		return User{}, fmt.Errorf("%w: user name %q must be 1 to 64 characters of letters, digits and +=,.@_-", ErrInvalidInput, name)
-	}
-	id, err := d.randomID("AIDA")
-	if err != nil {
-		return User{}, err
-	}
-	u := User{Name: name, ID: id, Account: d.account, Created: d.clock().UTC()}
-	v, err := json.Marshal(u)
-	if err != nil {
-		return User{}, err
-	}
-	_, err = d.store.Update(ctx, func(tx store.Tx) error {
-		_, err := tx.Create(ctx, KindUser, name, v)
-		return err
-	})
-	if errors.Is(err, store.ErrExists) {
-		return User{}, fmt.Errorf("%w: user %s", ErrEntityExists, name)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("iam: create user %s: %w", name, err)
-	}
-	return u, nil
+	return d.AddUser(ctx, User{Name: name})
 }
 
 // GetUser returns the user with that name.
@@ -155,19 +168,12 @@ func (d *Directory) GetUser(ctx context.Context, name string) (User, error) {
 }
 
 func getUser(ctx context.Context, r store.Reader, name string) (User, error) {
-	rec, err := r.Get(ctx, KindUser, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return User{}, fmt.Errorf("%w: user %s", ErrNoSuchEntity, name)
-	}
-	if err != nil {
-		return User{}, fmt.Errorf("iam: get user %s: %w", name, err)
-	}
-	var u User
-	if err := json.Unmarshal(rec.Value, &u); err != nil {
-		return User{}, fmt.Errorf("iam: user %s: %w", name, err)
-	}
-	return u, nil
+	_, u, err := get[User](ctx, r, KindUser, "user", name)
+	return u, err
 }
+
+// MaxKeysPerUser is how many access keys a user may have, as on AWS.
+const MaxKeysPerUser = 2
 
 // CreateAccessKey makes an active access key for a user and returns it
 // with its secret, which is not kept in readable form: this is the only
@@ -196,6 +202,11 @@ func (d *Directory) CreateAccessKey(ctx context.Context, user string) (AccessKey
 		if _, err := getUser(ctx, tx, user); err != nil {
 			return err
 		}
+		if ks, err := keysOf(ctx, tx, user); err != nil {
+			return err
+		} else if len(ks) >= MaxKeysPerUser {
+			return fmt.Errorf("%w: Cannot exceed quota for AccessKeysPerUser: %d", ErrLimitExceeded, MaxKeysPerUser)
+		}
 		_, err := tx.Create(ctx, KindAccessKey, id, v)
 		return err
 	})
@@ -207,6 +218,13 @@ func (d *Directory) CreateAccessKey(ctx context.Context, user string) (AccessKey
 
 // SetAccessKeyStatus activates or deactivates an access key.
 func (d *Directory) SetAccessKeyStatus(ctx context.Context, id string, s Status) error {
+	return d.UpdateAccessKey(ctx, "", id, s)
+}
+
+// UpdateAccessKey activates or deactivates an access key of user (any
+// user's when user is ""). A deactivated key is refused on its next
+// request, on every node: keys are read from the store on each request.
+func (d *Directory) UpdateAccessKey(ctx context.Context, user, id string, s Status) error {
 	if s != Active && s != Inactive {
 		return fmt.Errorf("%w: status %q is not %s or %s", ErrInvalidInput, s, Active, Inactive)
 	}
@@ -214,6 +232,9 @@ func (d *Directory) SetAccessKeyStatus(ctx context.Context, id string, s Status)
 		rec, k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
+		}
+		if user != "" && k.User != user {
+			return awsError(ErrNoSuchEntity, "The Access Key with id %s cannot be found.", clip(id))
 		}
 		k.Status = s
 		v, err := json.Marshal(k)
@@ -229,8 +250,8 @@ func (d *Directory) SetAccessKeyStatus(ctx context.Context, id string, s Status)
 func getKey(ctx context.Context, r store.Reader, id string) (store.Record, keyRecord, error) {
 	var k keyRecord
 	rec, err := r.Get(ctx, KindAccessKey, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return rec, k, fmt.Errorf("%w: access key %s", ErrNoSuchEntity, id)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+		return rec, k, awsError(ErrNoSuchEntity, "The Access Key with id %s cannot be found.", clip(id))
 	}
 	if err != nil {
 		return rec, k, fmt.Errorf("iam: get access key %s: %w", id, err)

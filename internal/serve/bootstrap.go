@@ -4,14 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/iam"
-	"github.com/ztgate/ztgate/internal/session"
-	"github.com/ztgate/ztgate/internal/sigv4"
-	"github.com/ztgate/ztgate/internal/sts"
 )
 
 // Development bootstrap: the administrator and where its key is written.
@@ -22,12 +18,16 @@ const (
 )
 
 func (n *node) directory() (*iam.Directory, error) {
-	st, err := n.Store()
-	if err != nil {
+	if _, err := n.Store(); err != nil {
 		return nil, err
 	}
-	return iam.New(iam.Config{Store: st, KEK: n.kek, Account: iam.DefaultAccount}), nil
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.iam, nil
 }
+
+// adminPolicy is the development administrator's inline policy.
+const adminPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"Administrator","Effect":"Allow","Action":"*","Resource":"*"}]}`
 
 // bootstrapAdmin makes, once, the development administrator and an access
 // key for it, written to DATA_DIR/admin.credentials in the AWS
@@ -54,6 +54,12 @@ func (n *node) bootstrapAdmin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := d.PutPolicy(ctx, iam.HolderUser, adminUser, "AdministratorAccess", adminPolicy); err != nil {
+		return "", err
+	}
+	if err := n.policies.Refresh(ctx); err != nil {
+		return "", err
+	}
 	k, secret, err := d.CreateAccessKey(ctx, adminUser)
 	if err != nil {
 		return "", err
@@ -76,6 +82,7 @@ func (n *node) bootstrapAdmin(ctx context.Context) (string, error) {
 	res := []audit.Resource{{ARN: u.ARN(), AccountID: u.Account, Type: "AWS::IAM::User"}}
 	for _, e := range []audit.AdminEvent{
 		{Actor: by, Source: audit.SourceIAM, Name: "CreateUser", Resources: res, Parameters: map[string]any{"userName": u.Name}},
+		{Actor: by, Source: audit.SourceIAM, Name: "PutUserPolicy", Resources: res, Parameters: map[string]any{"userName": u.Name, "policyName": "AdministratorAccess", "policyDocument": adminPolicy}},
 		{Actor: by, Source: audit.SourceIAM, Name: "CreateAccessKey", Resources: res, Parameters: map[string]any{"userName": u.Name}, Response: map[string]any{"accessKeyId": k.ID}},
 	} {
 		if err := n.audit.Record(ctx, e.Record()); err != nil {
@@ -84,29 +91,4 @@ func (n *node) bootstrapAdmin(ctx context.Context) (string, error) {
 	}
 	n.log.Info("created the development administrator", "user", u.Name, "access_key_id", k.ID, "file", path)
 	return path, nil
-}
-
-// sts serves STS on POST /, once the store is open.
-func (n *node) sts(w http.ResponseWriter, r *http.Request) {
-	n.mu.Lock()
-	if n.stsH == nil && n.st != nil {
-		d := iam.New(iam.Config{Store: n.st, KEK: n.kek, Account: iam.DefaultAccount})
-		tokens := session.New(session.Config{KEK: n.kek})
-		n.stsH = sts.New(sts.Config{
-			Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: d, Tokens: tokens, Revoked: &n.revoked}, Service: "sts"},
-			Users:    d,
-			Tokens:   tokens,
-			Audit:    n.audit,
-			Log:      n.log,
-		})
-	}
-	h := n.stsH
-	n.mu.Unlock()
-	if h == nil {
-		w.Header().Set("Content-Type", "text/xml")
-		w.WriteHeader(http.StatusServiceUnavailable)
-		w.Write((&sigv4.Error{Code: "ServiceUnavailable", Message: "The store is not available yet.", HTTPStatus: http.StatusServiceUnavailable}).XML(""))
-		return
-	}
-	h.ServeHTTP(w, r)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/store"
@@ -94,8 +95,17 @@ type node struct {
 	st    *sqlstore.Store
 	sErr  error
 	down  bool
-	// stsH serves STS; made on first use once the store is open.
+	// iam is the identity directory and policies its snapshot, both made
+	// when the store opens.
+	iam      *iam.Directory
+	policies *iam.Policies
+	// stsH and iamH serve STS and IAM; made on first use once the store
+	// is open.
 	stsH *sts.Handler
+	iamH http.Handler
+	// web verifies AssumeRoleWithWebIdentity tokens; nil when no issuer
+	// is configured.
+	web sts.WebIdentity
 	// revoked holds the store's session revocations, loaded before the
 	// store is offered to anything else and followed by revocationLoop.
 	revoked session.Revocations
@@ -164,6 +174,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	n.m = newMetrics(n)
+	if n.web, err = webIdentity(cfg.STS.WebIdentity, log); err != nil {
+		return fmt.Errorf("sts.web_identity: %w", err)
+	}
 
 	// The first attempt to open the store is made before listening, so
 	// that a broken configuration fails the start. PostgreSQL that is not
@@ -251,6 +264,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 
 	go n.revocationLoop(bg)
+	go n.policyLoop(bg)
 
 	// listen.addr is written last: whoever waits for it finds the node
 	// serving, its control socket open and its banner printed.
@@ -353,11 +367,26 @@ func (n *node) storeOptions() sqlstore.Options {
 // openStore makes one attempt to open the store and check the key.
 func (n *node) openStore(ctx context.Context) error {
 	s, err := sqlstore.Open(ctx, n.storeOptions())
+	var (
+		d  *iam.Directory
+		ps *iam.Policies
+	)
 	if err == nil {
 		if err = checkKEK(ctx, s, n.kek); err == nil {
 			// Loaded before the store is published, so that no request
 			// is served with revoked sessions unknown.
 			err = n.revoked.Load(ctx, s)
+		}
+		if err == nil {
+			d = iam.New(iam.Config{Store: s, KEK: n.kek, Account: n.account(), Log: n.log})
+			ps = iam.NewPolicies(d)
+			var changed int
+			if changed, err = d.Declare(ctx, declaration(n.cfg.IAM)); err == nil {
+				if changed > 0 {
+					n.log.Info("applied the identities the configuration declares", "entities", changed)
+				}
+				err = ps.Load(ctx)
+			}
 		}
 		if err != nil {
 			s.Close()
@@ -370,6 +399,7 @@ func (n *node) openStore(ctx context.Context) error {
 		return err
 	}
 	n.st, n.sErr = s, nil
+	n.iam, n.policies = d, ps
 	n.log.Info("store open", "driver", s.Driver(), "schema", sqlstore.SchemaVersion(), "revision", s.Head())
 	return nil
 }
@@ -408,6 +438,28 @@ func (n *node) revocationLoop(ctx context.Context) {
 				return
 			}
 			n.log.Warn("following session revocations failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// policyLoop keeps the node's policy snapshot current through the change
+// feed, once the store is open.
+func (n *node) policyLoop(ctx context.Context) {
+	for {
+		n.mu.Lock()
+		ps := n.policies
+		n.mu.Unlock()
+		if ps != nil {
+			err := ps.Run(ctx)
+			if err == nil {
+				return
+			}
+			n.log.Warn("following policy changes failed; retrying", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -92,6 +92,21 @@ func (r *Revocations) RevokedBefore(principal string) (time.Time, bool) {
 	return t, ok
 }
 
+// Check returns an error wrapping [ErrRevoked] when the session c was
+// issued before a revocation of its principal or, for a role session, of
+// its role. It is safe on a nil *Revocations.
+func (r *Revocations) Check(c *Claims) error {
+	if before, ok := r.RevokedBefore(c.Principal); ok && c.Issued.Before(before) {
+		return fmt.Errorf("%w: sessions of %s issued before %s", ErrRevoked, c.Principal, before.Format(time.RFC3339))
+	}
+	if c.Role != nil {
+		if before, ok := r.RevokedBefore(c.Role.RoleARN); ok && c.Issued.Before(before) {
+			return fmt.Errorf("%w: sessions of %s issued before %s", ErrRevoked, c.Role.RoleARN, before.Format(time.RFC3339))
+		}
+	}
+	return nil
+}
+
 // Load reads every revocation in s, replacing what r held, and positions
 // r to follow s's change feed from there.
 func (r *Revocations) Load(ctx context.Context, s store.Store) error {

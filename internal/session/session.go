@@ -28,9 +28,18 @@ import (
 // KeyPrefix begins every temporary access key id, as on AWS.
 const KeyPrefix = "ASIA"
 
-// MaxTokenLen bounds the token text Open will decode; real tokens are a
-// few hundred characters.
-const MaxTokenLen = 4096
+// MaxTokenLen bounds the token text Open will decode. A user's token is a
+// few hundred characters; a role session's carries its session policy and
+// tags, bounded by MaxPacked.
+const MaxTokenLen = 16384
+
+// MaxPacked bounds a token's sealed facts: what a role session's policy,
+// policy ARNs and tags may take together (AWS's PackedPolicyTooLarge).
+const MaxPacked = 8192
+
+// ErrPackedTooLarge classifies a grant whose session policy and tags do
+// not fit in a token.
+var ErrPackedTooLarge = errors.New("session: packed policy and tags too large")
 
 // aad binds sealed tokens to this use, so that no other value sealed under
 // the KEK (an access key's secret, the key check value) is taken for one.
@@ -49,6 +58,30 @@ type Grant struct {
 	SourceKeyID string // the long-term access key that asked for it
 	MFA         bool   // whether the request that asked for it was MFA-authenticated
 	Duration    time.Duration
+	Role        *RoleSession // set for a role session (AssumeRole*)
+}
+
+// RoleSession is what a role session adds to a credential.
+type RoleSession struct {
+	RoleARN     string // with its path
+	SessionName string
+	// SourceIdentity is set once, by the first AssumeRole of a chain, and
+	// carried by every session after it.
+	SourceIdentity string
+	// Tags are the session's principal tags: the role's, overridden by
+	// session tags and those carried from a chain.
+	Tags map[string]string
+	// TransitiveTagKeys are the session tags a chained AssumeRole carries on.
+	TransitiveTagKeys []string
+	// Policy is the inline session policy (JSON), PolicyARNs the managed
+	// session policies: the session acts with no more than they allow.
+	Policy     string
+	PolicyARNs []string
+	// Chained: the session was assumed by a role session.
+	Chained bool
+	// Provider is the web identity provider ("host/path") and Subject the
+	// token's subject, for AssumeRoleWithWebIdentity.
+	Provider, Subject string
 }
 
 // Claims are a temporary credential's facts, as sealed in its token.
@@ -62,21 +95,58 @@ type Claims struct {
 	MFA         bool
 	Issued      time.Time
 	Expires     time.Time
+	Role        *RoleSession
 }
 
 // wire is Claims as sealed. Short names keep tokens short; the secret is a
 // plain string here only because it is sealed.
 type wire struct {
-	V           int    `json:"v"`
-	AccessKeyID string `json:"k"`
-	Secret      string `json:"s"`
-	Principal   string `json:"p"`
-	PrincipalID string `json:"pi"`
-	Account     string `json:"a"`
-	SourceKeyID string `json:"sk"`
-	MFA         bool   `json:"m,omitempty"`
-	Issued      int64  `json:"iat"`
-	Expires     int64  `json:"exp"`
+	V           int       `json:"v"`
+	AccessKeyID string    `json:"k"`
+	Secret      string    `json:"s"`
+	Principal   string    `json:"p"`
+	PrincipalID string    `json:"pi"`
+	Account     string    `json:"a"`
+	SourceKeyID string    `json:"sk"`
+	MFA         bool      `json:"m,omitempty"`
+	Issued      int64     `json:"iat"`
+	Expires     int64     `json:"exp"`
+	Role        *wireRole `json:"r,omitempty"`
+}
+
+type wireRole struct {
+	ARN            string            `json:"a"`
+	Session        string            `json:"n"`
+	SourceIdentity string            `json:"si,omitempty"`
+	Tags           map[string]string `json:"t,omitempty"`
+	Transitive     []string          `json:"tt,omitempty"`
+	Policy         string            `json:"p,omitempty"`
+	PolicyARNs     []string          `json:"pa,omitempty"`
+	Chained        bool              `json:"c,omitempty"`
+	Provider       string            `json:"fp,omitempty"`
+	Subject        string            `json:"fs,omitempty"`
+}
+
+func (r *RoleSession) wire() *wireRole {
+	if r == nil {
+		return nil
+	}
+	return &wireRole{
+		ARN: r.RoleARN, Session: r.SessionName, SourceIdentity: r.SourceIdentity,
+		Tags: r.Tags, Transitive: r.TransitiveTagKeys, Policy: r.Policy, PolicyARNs: r.PolicyARNs,
+		Chained: r.Chained, Provider: r.Provider, Subject: r.Subject,
+	}
+}
+
+func (w *wireRole) session() *RoleSession {
+	if w == nil {
+		return nil
+	}
+	return &RoleSession{
+		RoleARN: w.ARN, SessionName: w.Session, SourceIdentity: w.SourceIdentity,
+		Tags: w.Tags, TransitiveTagKeys: w.Transitive, Policy: w.Policy, PolicyARNs: w.PolicyARNs,
+		Chained: w.Chained, Provider: w.Provider, Subject: w.Subject,
+	}
 }
 
 const wireVersion = 1
@@ -126,15 +196,21 @@ func (t *Tokens) Issue(g Grant) (Claims, string, error) {
 		Principal: g.Principal, PrincipalID: g.PrincipalID, Account: g.Account,
 		SourceKeyID: g.SourceKeyID, MFA: g.MFA,
 		Issued: now, Expires: now.Add(g.Duration.Truncate(time.Second)),
+		Role: g.Role,
 	}
 	plain, err := json.Marshal(wire{
 		V: wireVersion, AccessKeyID: id, Secret: sec,
 		Principal: c.Principal, PrincipalID: c.PrincipalID, Account: c.Account,
 		SourceKeyID: c.SourceKeyID, MFA: c.MFA,
 		Issued: c.Issued.Unix(), Expires: c.Expires.Unix(),
+		Role: g.Role.wire(),
 	})
 	if err != nil {
 		return Claims{}, "", err
+	}
+	if len(plain) > MaxPacked {
+		clear(plain)
+		return Claims{}, "", fmt.Errorf("%w: %d bytes, at most %d", ErrPackedTooLarge, len(plain), MaxPacked)
 	}
 	sealed, err := secret.Seal(t.kek, plain, aad)
 	clear(plain)
@@ -172,6 +248,7 @@ func (t *Tokens) Open(token string) (Claims, error) {
 		Principal: w.Principal, PrincipalID: w.PrincipalID, Account: w.Account,
 		SourceKeyID: w.SourceKeyID, MFA: w.MFA,
 		Issued: time.Unix(w.Issued, 0).UTC(), Expires: time.Unix(w.Expires, 0).UTC(),
+		Role: w.Role.session(),
 	}
 	if !t.clock().Before(c.Expires) {
 		return Claims{}, fmt.Errorf("%w: %s expired at %s", sigv4.ErrExpiredToken, c.AccessKeyID, c.Expires.Format(time.RFC3339))
@@ -217,9 +294,9 @@ func (k KeyStore) LookupToken(ctx context.Context, accessKeyID, token string) (s
 	if c.AccessKeyID != accessKeyID {
 		return sigv4.Credentials{}, fmt.Errorf("%w: the session token is not %s's", sigv4.ErrUnknownKey, accessKeyID)
 	}
-	if before, ok := k.Revoked.RevokedBefore(c.Principal); ok && c.Issued.Before(before) {
+	if err := k.Revoked.Check(&c); err != nil {
 		// AWS answers a revoked session as an invalid token.
-		return sigv4.Credentials{}, fmt.Errorf("%w: %w: sessions of %s issued before %s", sigv4.ErrUnknownKey, ErrRevoked, c.Principal, before.Format(time.RFC3339))
+		return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrUnknownKey, err)
 	}
 	return sigv4.Credentials{AccessKeyID: accessKeyID, Secret: c.Secret, SessionToken: token}, nil
 }

@@ -9,23 +9,22 @@ package sts
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/authn"
+	"github.com/ztgate/ztgate/internal/awsquery"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/sigv4"
+	"github.com/ztgate/ztgate/internal/webidentity"
 )
 
 // MaxBody is the largest request body read; STS requests are small forms.
@@ -36,12 +35,19 @@ const Version = "2011-06-15"
 
 const xmlns = "https://sts.amazonaws.com/doc/2011-06-15/"
 
-// Users finds the user an access key belongs to.
-type Users interface {
-	UserOfKey(ctx context.Context, accessKeyID string) (iam.User, error)
+// Roles finds roles by ARN.
+type Roles interface {
+	RoleByARN(ctx context.Context, arn string) (iam.Role, error)
 }
 
-var _ Users = (*iam.Directory)(nil)
+var _ Roles = (*iam.Directory)(nil)
+
+// WebIdentity verifies the OIDC tokens of AssumeRoleWithWebIdentity.
+type WebIdentity interface {
+	Verify(ctx context.Context, token string) (*webidentity.Token, error)
+}
+
+var _ WebIdentity = (*webidentity.Verifier)(nil)
 
 // Bounds and default of GetSessionToken's DurationSeconds, as AWS's for
 // IAM users.
@@ -53,32 +59,50 @@ const (
 
 // Handler serves STS on POST /.
 type Handler struct {
-	verifier *sigv4.Verifier
-	users    Users
+	authn    *authn.Authenticator
+	roles    Roles
+	policies authn.Snapshots
 	tokens   *session.Tokens
+	web      WebIdentity
+	account  string
 	audit    audit.Recorder
 	log      *slog.Logger
+	clock    func() time.Time
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// Config is what a Handler needs. Verifier must authenticate for the
-// service "sts" (its Service field set to "sts"); to accept temporary
-// credentials its Keys must resolve them with the same Tokens (a
-// [session.KeyStore]). Without Tokens, GetSessionToken is refused.
+// Config is what a Handler needs. The Authenticator's verifier must
+// authenticate for the service "sts"; to accept temporary credentials its
+// key store must resolve them with the same Tokens (a [session.KeyStore]).
+// Without Tokens no credentials are issued; without Roles and Policies no
+// role is assumed; without WebIdentity no web identity is accepted.
 type Config struct {
-	Verifier *sigv4.Verifier
-	Users    Users
-	Tokens   *session.Tokens
-	Audit    audit.Recorder
-	Log      *slog.Logger
+	Authenticator *authn.Authenticator
+	Roles         Roles
+	Policies      authn.Snapshots
+	Tokens        *session.Tokens
+	WebIdentity   WebIdentity
+	Account       string // the deployment's account id
+	Audit         audit.Recorder
+	Log           *slog.Logger
+	Clock         func() time.Time
 }
 
 // New returns a Handler.
 func New(c Config) *Handler {
-	h := &Handler{verifier: c.Verifier, users: c.Users, tokens: c.Tokens, audit: c.Audit, log: c.Log}
+	h := &Handler{
+		authn: c.Authenticator, roles: c.Roles, policies: c.Policies, tokens: c.Tokens,
+		web: c.WebIdentity, account: c.Account, audit: c.Audit, log: c.Log, clock: c.Clock,
+	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.clock == nil {
+		h.clock = time.Now
+	}
+	if h.account == "" {
+		h.account = iam.DefaultAccount
 	}
 	return h
 }
@@ -90,6 +114,17 @@ var (
 	errBadForm  = &sigv4.Error{Code: "MalformedQueryString", Message: "The request body is not a valid form.", HTTPStatus: http.StatusBadRequest}
 )
 
+// exchange is one request being served.
+type exchange struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	id     string
+	action string
+	params awsquery.Params
+	actor  audit.Actor
+	caller *authn.Caller
+}
+
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID()
 	w.Header().Set("x-amzn-RequestId", id)
@@ -97,59 +132,100 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
+			h.authFailure(r, id, "Unknown", errTooLarge)
 			writeError(w, id, errTooLarge)
 			return
 		}
 		return // the client went away
 	}
-	form, ferr := url.ParseQuery(string(body))
-	action := form.Get("Action")
+	params, perr := awsquery.Parse(body)
+	action := params.Get("Action")
 	if action == "" {
 		action = "Unknown"
 	}
+	c := &exchange{w: w, r: r, id: id, action: action, params: params}
 	key, region := claimedScope(r)
-	actor := audit.Actor{
+	c.actor = audit.Actor{
 		Identity:   audit.UserIdentity{Type: "Unknown", AccessKeyID: key},
 		Region:     region,
-		SourceIP:   sourceIP(r),
+		SourceIP:   authn.SourceIP(r),
 		UserAgent:  r.UserAgent(),
 		AuthMethod: "sigv4",
 	}
-	res, err := h.verifier.Verify(r, body)
+	if action == "AssumeRoleWithWebIdentity" && perr == nil {
+		// Authenticated by its token, not by a signature, as on AWS.
+		c.actor.AuthMethod = "oidc"
+		h.assumeRoleWithWebIdentity(c)
+		return
+	}
+	caller, err := h.authn.Authenticate(r, body)
 	if err != nil {
 		var e *sigv4.Error
 		if !errors.As(err, &e) {
-			h.log.Error("sts: verifying a signature failed", "err", err, "request_id", id)
+			h.log.Error("sts: authenticating a request failed", "err", err, "request_id", id)
 			writeError(w, id, errInternal)
 			return
 		}
-		rerr := h.audit.Record(r.Context(), audit.AuthFailureEvent{
-			Actor: actor, Source: audit.SourceSTS, Name: action, RequestID: id,
-			Code: e.Code, Message: e.Message,
-		}.Record())
-		if rerr != nil {
-			h.log.Error("sts: auditing an authentication failure failed", "err", rerr, "request_id", id)
-		}
+		h.authFailure(r, id, action, e)
 		writeError(w, id, e)
 		return
 	}
-	actor.Region = res.Region
-	if ferr != nil {
-		writeError(w, id, errBadForm)
+	c.caller = caller
+	c.actor.Region = caller.Signature.Region
+	c.actor.Identity = caller.Identity()
+	if perr != nil {
+		h.fail(c, errBadForm)
+		return
+	}
+	if v := params.Get("Version"); v != "" && v != Version {
+		h.fail(c, &sigv4.Error{Code: "InvalidAction", Message: fmt.Sprintf("Could not find operation %s for version %s", clip(action), clip(v)), HTTPStatus: http.StatusBadRequest})
 		return
 	}
 	switch action {
 	case "GetCallerIdentity":
-		h.getCallerIdentity(w, r, id, actor, res)
+		h.getCallerIdentity(c)
 	case "GetSessionToken":
-		h.getSessionToken(w, r, id, actor, res, form)
+		h.getSessionToken(c)
+	case "AssumeRole":
+		h.assumeRole(c)
 	default:
-		writeError(w, id, &sigv4.Error{
+		h.fail(c, &sigv4.Error{
 			Code:       "InvalidAction",
 			Message:    fmt.Sprintf("Could not find operation %s for version %s", clip(action), Version),
 			HTTPStatus: http.StatusBadRequest,
 		})
 	}
+}
+
+// authFailure records a request refused before its caller was known.
+func (h *Handler) authFailure(r *http.Request, id, action string, e *sigv4.Error) {
+	key, region := claimedScope(r)
+	rerr := h.audit.Record(r.Context(), audit.AuthFailureEvent{
+		Actor: audit.Actor{
+			Identity: audit.UserIdentity{Type: "Unknown", AccessKeyID: key}, Region: region,
+			SourceIP: authn.SourceIP(r), UserAgent: r.UserAgent(), AuthMethod: "sigv4",
+		},
+		Source: audit.SourceSTS, Name: clip(action), RequestID: id,
+		Code: e.Code, Message: e.Message,
+	}.Record())
+	if rerr != nil {
+		h.log.Error("sts: auditing an authentication failure failed", "err", rerr, "request_id", id)
+	}
+}
+
+// fail answers an authenticated request with a client error, recorded in
+// the audit log as a refused call: nothing was issued.
+func (h *Handler) fail(c *exchange, e *sigv4.Error) {
+	if e.HTTPStatus < 500 {
+		rerr := h.audit.Record(c.r.Context(), audit.AuthFailureEvent{
+			Actor: c.actor, Source: audit.SourceSTS, Name: clip(c.action), RequestID: c.id,
+			Code: e.Code, Message: e.Message,
+		}.Record())
+		if rerr != nil {
+			h.log.Error("sts: auditing a refused call failed", "err", rerr, "request_id", c.id)
+		}
+	}
+	writeError(c.w, c.id, e)
 }
 
 type callerIdentity struct {
@@ -161,77 +237,19 @@ type callerIdentity struct {
 	RequestID string   `xml:"ResponseMetadata>RequestId"`
 }
 
-// caller is who signed a verified request.
-type caller struct {
-	arn, id, account, name string
-	// session is set for temporary credentials.
-	session *session.Claims
-}
-
-// identity is the caller as the audit log names it.
-func (c caller) identity(accessKeyID string) audit.UserIdentity {
-	u := audit.UserIdentity{
-		Type: "IAMUser", PrincipalID: c.id, ARN: c.arn, AccountID: c.account,
-		AccessKeyID: accessKeyID, UserName: c.name,
-	}
-	if c.session != nil {
-		u.SessionContext = &audit.SessionContext{Attributes: audit.SessionAttribute{
-			CreationDate: c.session.Issued, MFAAuthenticated: c.session.MFA,
-		}}
-	}
-	return u
-}
-
-// whoIs finds the caller of a verified request: for temporary credentials
-// in their session token, which the verifier has just matched to the key,
-// else in the directory.
-func (h *Handler) whoIs(ctx context.Context, r *http.Request, res *sigv4.Result) (caller, error) {
-	if strings.HasPrefix(res.AccessKeyID, session.KeyPrefix) {
-		if h.tokens == nil {
-			return caller{}, errors.New("sts: temporary credentials verified without session tokens configured")
-		}
-		token := r.Header.Get("X-Amz-Security-Token")
-		if token == "" {
-			token = r.URL.Query().Get("X-Amz-Security-Token")
-		}
-		c, err := h.tokens.Open(token)
-		if err != nil {
-			// It expired between verification and now, or the node was
-			// misconfigured.
-			return caller{}, fmt.Errorf("sts: reopening a verified session token: %w", err)
-		}
-		_, name, _ := strings.Cut(c.Principal, ":user/")
-		return caller{arn: c.Principal, id: c.PrincipalID, account: c.Account, name: name, session: &c}, nil
-	}
-	u, err := h.users.UserOfKey(ctx, res.AccessKeyID)
-	if err != nil {
-		// The key was verified a moment ago: its user vanished since, or
-		// the store failed.
-		return caller{}, err
-	}
-	return caller{arn: u.ARN(), id: u.ID, account: u.Account, name: u.Name}, nil
-}
-
 // getCallerIdentity needs no permission, as on AWS: a caller may always
 // learn who it is. The call is still audited, and refused when it cannot be.
-func (h *Handler) getCallerIdentity(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, res *sigv4.Result) {
-	c, err := h.whoIs(r.Context(), r, res)
-	if err != nil {
-		h.log.Error("sts: finding the caller failed", "err", err, "request_id", id)
-		writeError(w, id, errInternal)
-		return
-	}
-	actor.Identity = c.identity(res.AccessKeyID)
-	err = h.audit.Record(r.Context(), audit.DecisionEvent{
-		Actor: actor, Source: audit.SourceSTS, Name: "GetCallerIdentity", RequestID: id,
+func (h *Handler) getCallerIdentity(c *exchange) {
+	err := h.audit.Record(c.r.Context(), audit.DecisionEvent{
+		Actor: c.actor, Source: audit.SourceSTS, Name: "GetCallerIdentity", RequestID: c.id,
 		Action: "sts:GetCallerIdentity", Decision: audit.Allowed, ReadOnly: true,
 	}.Record())
 	if err != nil {
-		h.log.Error("sts: auditing a call failed; refusing it", "err", err, "request_id", id)
-		writeError(w, id, errInternal)
+		h.log.Error("sts: auditing a call failed; refusing it", "err", err, "request_id", c.id)
+		writeError(c.w, c.id, errInternal)
 		return
 	}
-	writeXML(w, id, callerIdentity{Xmlns: xmlns, Arn: c.arn, UserID: c.id, Account: c.account, RequestID: id})
+	writeXML(c.w, c.id, callerIdentity{Xmlns: xmlns, Arn: c.caller.ARN, UserID: c.caller.ID, Account: c.caller.Account, RequestID: c.id})
 }
 
 type sessionToken struct {
@@ -255,58 +273,51 @@ var (
 // getSessionToken issues temporary credentials that act as the calling
 // user. As on AWS, only long-term keys may ask: temporary credentials
 // cannot extend themselves.
-func (h *Handler) getSessionToken(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, res *sigv4.Result, form url.Values) {
-	if res.HasSessionToken || strings.HasPrefix(res.AccessKeyID, session.KeyPrefix) {
-		writeError(w, id, errSessionWithSession)
+func (h *Handler) getSessionToken(c *exchange) {
+	if c.caller.Session != nil || c.caller.Signature.HasSessionToken {
+		h.fail(c, errSessionWithSession)
 		return
 	}
-	d, e := durationSeconds(form.Get("DurationSeconds"))
+	d, e := durationSeconds(c.params.Get("DurationSeconds"))
 	if e != nil {
-		writeError(w, id, e)
+		h.fail(c, e)
 		return
 	}
-	if form.Get("SerialNumber") != "" || form.Get("TokenCode") != "" {
-		writeError(w, id, errNoMFA)
+	if c.params.Get("SerialNumber") != "" || c.params.Get("TokenCode") != "" {
+		h.fail(c, errNoMFA)
 		return
 	}
 	if h.tokens == nil {
-		h.log.Error("sts: GetSessionToken without session tokens configured", "request_id", id)
-		writeError(w, id, errInternal)
+		h.log.Error("sts: GetSessionToken without session tokens configured", "request_id", c.id)
+		writeError(c.w, c.id, errInternal)
 		return
 	}
-	c, err := h.whoIs(r.Context(), r, res)
-	if err != nil {
-		h.log.Error("sts: finding the caller failed", "err", err, "request_id", id)
-		writeError(w, id, errInternal)
-		return
-	}
-	actor.Identity = c.identity(res.AccessKeyID)
 	claims, token, err := h.tokens.Issue(session.Grant{
-		Principal: c.arn, PrincipalID: c.id, Account: c.account,
-		SourceKeyID: res.AccessKeyID, Duration: d,
+		Principal: c.caller.ARN, PrincipalID: c.caller.ID, Account: c.caller.Account,
+		SourceKeyID: c.caller.AccessKeyID, Duration: d,
 	})
 	if err != nil {
-		h.log.Error("sts: issuing a session token failed", "err", err, "request_id", id)
-		writeError(w, id, errInternal)
+		h.log.Error("sts: issuing a session token failed", "err", err, "request_id", c.id)
+		writeError(c.w, c.id, errInternal)
 		return
 	}
 	expiration := claims.Expires.Format(time.RFC3339)
 	// The record names the credential, never its secret or token.
-	err = h.audit.Record(r.Context(), audit.IssuedEvent{
-		Actor: actor, Source: audit.SourceSTS, Name: "GetSessionToken", RequestID: id,
+	err = h.audit.Record(c.r.Context(), audit.IssuedEvent{
+		Actor: c.actor, Source: audit.SourceSTS, Name: "GetSessionToken", RequestID: c.id,
 		Parameters: map[string]any{"durationSeconds": int64(d / time.Second)},
 		Response: map[string]any{"credentials": map[string]any{
 			"accessKeyId": claims.AccessKeyID, "expiration": expiration,
 		}},
 	}.Record())
 	if err != nil {
-		h.log.Error("sts: auditing an issue failed; refusing it", "err", err, "request_id", id)
-		writeError(w, id, errInternal)
+		h.log.Error("sts: auditing an issue failed; refusing it", "err", err, "request_id", c.id)
+		writeError(c.w, c.id, errInternal)
 		return
 	}
-	writeXML(w, id, sessionToken{
+	writeXML(c.w, c.id, sessionToken{
 		Xmlns: xmlns, AccessKeyID: claims.AccessKeyID, SecretAccessKey: claims.Secret.Reveal(),
-		SessionToken: token, Expiration: expiration, RequestID: id,
+		SessionToken: token, Expiration: expiration, RequestID: c.id,
 	})
 }
 
@@ -355,25 +366,8 @@ func writeError(w http.ResponseWriter, id string, e *sigv4.Error) {
 // claimedScope is the access key id and region the request claims, for
 // the audit record of a failure; they are not trusted for anything else.
 func claimedScope(r *http.Request) (key, region string) {
-	h := r.Header.Get("Authorization")
-	_, rest, ok := strings.Cut(h, "Credential=")
-	if !ok {
-		rest = r.URL.Query().Get("X-Amz-Credential")
-	}
-	rest, _, _ = strings.Cut(rest, ",")
-	parts := strings.SplitN(rest, "/", 4)
-	if len(parts) >= 3 {
-		region = parts[2]
-	}
-	return clip(parts[0]), clip(region)
-}
-
-func sourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	s := authn.ClaimedScope(r)
+	return s.AccessKeyID, s.Region
 }
 
 // clip bounds what a client controls before it is echoed or recorded.
@@ -386,10 +380,4 @@ func clip(s string) string {
 }
 
 // requestID is a random UUID (version 4), as AWS's request ids.
-func requestID() string {
-	var b [16]byte
-	rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
-}
+func requestID() string { return authn.RequestID() }

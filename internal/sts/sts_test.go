@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/authn"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/session"
@@ -96,10 +97,15 @@ func newHandlerAt(rec audit.Recorder, tokenClock func() time.Time) *Handler {
 	}
 	tokens := session.New(session.Config{KEK: kek, Clock: tokenClock})
 	return New(Config{
-		Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: fakeIAM{}, Tokens: tokens}, Service: "sts", Clock: func() time.Time { return now }},
-		Users:    fakeIAM{},
-		Tokens:   tokens,
-		Audit:    rec,
+		Authenticator: authn.New(authn.Config{
+			Verifier: &sigv4.Verifier{Keys: session.KeyStore{Keys: fakeIAM{}, Tokens: tokens}, Service: "sts", Clock: func() time.Time { return now }},
+			Users:    fakeIAM{},
+			Tokens:   tokens,
+			Clock:    func() time.Time { return now },
+		}),
+		Tokens: tokens,
+		Audit:  rec,
+		Clock:  func() time.Time { return now },
 	})
 }
 
@@ -154,15 +160,16 @@ func TestErrors(t *testing.T) {
 		status                           int
 		code                             string
 		audited                          bool
+		event                            string // the audited event's name; GetCallerIdentity when empty
 	}{
 		{name: "wrong secret", key: activeKey, secret: "not-the-secret", status: 403, code: "SignatureDoesNotMatch", audited: true},
 		{name: "unknown key", key: "AKIAUNKNOWNUNKNOWNUN", secret: theSecret, status: 403, code: "InvalidClientTokenId", audited: true},
 		{name: "disabled key", key: disabledKey, secret: theSecret, status: 403, code: "AccessDenied", audited: true},
 		{name: "unsigned", unsigned: true, status: 403, code: "MissingAuthenticationToken", audited: true},
 		{name: "other service", key: activeKey, secret: theSecret, service: "iam", status: 403, code: "SignatureDoesNotMatch", audited: true},
-		{name: "unknown action", body: "Action=AssumeRoot&Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction"},
-		{name: "no action", body: "Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction"},
-		{name: "too large", body: strings.Repeat("a", MaxBody+1), key: activeKey, secret: theSecret, status: 413, code: "RequestEntityTooLarge"},
+		{name: "unknown action", body: "Action=AssumeRoot&Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction", audited: true, event: "AssumeRoot"},
+		{name: "no action", body: "Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction", audited: true, event: "Unknown"},
+		{name: "too large", body: strings.Repeat("a", MaxBody+1), key: activeKey, secret: theSecret, status: 413, code: "RequestEntityTooLarge", audited: true, event: "Unknown"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.body == "" {
@@ -197,9 +204,12 @@ func TestErrors(t *testing.T) {
 			if len(recs) != 1 {
 				t.Fatalf("%d audit records", len(recs))
 			}
+			if tc.event == "" {
+				tc.event = "GetCallerIdentity"
+			}
 			a := recs[0]
 			if a.ZTGate.Category != audit.CategoryAuthFail || a.ErrorCode != tc.code || a.UserIdentity.AccessKeyID != tc.key ||
-				a.EventName != "GetCallerIdentity" || a.RequestID != e.RequestID || a.EventSource != audit.SourceSTS {
+				a.EventName != tc.event || a.RequestID != e.RequestID || a.EventSource != audit.SourceSTS {
 				t.Fatalf("audit record: %+v %+v", a, a.ZTGate)
 			}
 		})
@@ -329,8 +339,8 @@ func TestGetSessionToken(t *testing.T) {
 	if w.Code != 403 || errCode(t, w) != "AccessDenied" || !strings.Contains(w.Body.String(), "Cannot call GetSessionToken with session credentials") {
 		t.Fatalf("GetSessionToken with temporary credentials: %d %s", w.Code, w.Body)
 	}
-	if len(mem.Records()) != n {
-		t.Fatal("a refused GetSessionToken issued something")
+	if recs := mem.Records(); len(recs) != n+1 || recs[n].ZTGate.Category != audit.CategoryAuthFail || recs[n].ErrorCode != "AccessDenied" {
+		t.Fatal("a refused GetSessionToken issued something, or was not audited as refused")
 	}
 
 	for name, tc := range map[string]struct {
@@ -376,8 +386,8 @@ func TestGetSessionTokenRefused(t *testing.T) {
 			if w.Code != tc.status || errCode(t, w) != tc.code {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
-			if len(mem.Records()) != 0 {
-				t.Fatal("a refused call issued something")
+			if recs := mem.Records(); len(recs) != 1 || recs[0].ZTGate.Category != audit.CategoryAuthFail || recs[0].ErrorCode != tc.code {
+				t.Fatalf("a refused call issued something, or was not audited as refused: %+v", recs)
 			}
 		})
 	}

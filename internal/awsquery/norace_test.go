@@ -1,0 +1,5 @@
+//go:build !race
+
+package awsquery_test
+
+const raceEnabled = false

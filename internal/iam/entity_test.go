@@ -1,0 +1,184 @@
+package iam
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/policy/keys"
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+const (
+	allowAll   = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	allowGet   = `{"Version":"2012-10-17","Statement":[{"Sid":"Get","Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}`
+	denyDelete = `{"Version":"2012-10-17","Statement":[{"Sid":"NoDelete","Effect":"Deny","Action":"iam:Delete*","Resource":"*"}]}`
+	trustAlice = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:zt:iam::111122223333:user/alice"},"Action":"sts:AssumeRole"}]}`
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRolesGroupsPolicies(t *testing.T) {
+	ctx := context.Background()
+	d, _, _ := newDirectory(t)
+	_, err := d.CreateUser(ctx, "alice")
+	must(t, err)
+	r, err := d.AddRole(ctx, Role{Name: "deployer", Path: "/ci/", TrustPolicy: trustAlice, Tags: []Tag{{"team", "blue"}}})
+	must(t, err)
+	if !regexp.MustCompile(`^AROA[A-Z2-7]{16}$`).MatchString(r.ID) || r.ARN() != "arn:zt:iam::111122223333:role/ci/deployer" || r.MaxSession() != time.Hour {
+		t.Fatalf("role: %+v %s", r, r.ARN())
+	}
+	got, err := d.RoleByARN(ctx, r.ARN())
+	if err != nil || got.ID != r.ID {
+		t.Fatalf("RoleByARN: %+v %v", got, err)
+	}
+	if _, err := d.RoleByARN(ctx, "arn:zt:iam::111122223333:role/deployer"); !errors.Is(err, ErrNoSuchEntity) {
+		t.Fatalf("RoleByARN without the path: %v", err)
+	}
+	p, err := d.CreatePolicy(ctx, ManagedPolicy{Name: "ReadOnly", Document: allowGet})
+	must(t, err)
+	must(t, d.AttachPolicy(ctx, HolderRole, "deployer", p.ARN()))
+	must(t, d.PutPolicy(ctx, HolderRole, "deployer", "no-delete", denyDelete))
+	_, err = d.AddGroup(ctx, Group{Name: "devs"})
+	must(t, err)
+	must(t, d.PutPolicy(ctx, HolderGroup, "devs", "all", allowAll))
+	must(t, d.AddUserToGroup(ctx, "devs", "alice"))
+	must(t, d.SetBoundary(ctx, HolderUser, "alice", p.ARN()))
+
+	for _, tc := range []struct {
+		name string
+		err  error
+		fn   func() error
+	}{
+		{"duplicate role", ErrEntityExists, func() error { _, err := d.AddRole(ctx, Role{Name: "deployer", TrustPolicy: trustAlice}); return err }},
+		{"role without trust", ErrInvalidInput, func() error { _, err := d.AddRole(ctx, Role{Name: "x"}); return err }},
+		{"identity policy as trust", ErrMalformedPolicy, func() error { _, err := d.AddRole(ctx, Role{Name: "x", TrustPolicy: allowAll}); return err }},
+		{"trust policy as identity", ErrMalformedPolicy, func() error { return d.PutPolicy(ctx, HolderUser, "alice", "p", trustAlice) }},
+		{"bad JSON", ErrMalformedPolicy, func() error { return d.PutPolicy(ctx, HolderUser, "alice", "p", `{"Statement":`) }},
+		{"bad path", ErrInvalidInput, func() error {
+			_, err := d.AddRole(ctx, Role{Name: "x", Path: "ci", TrustPolicy: trustAlice})
+			return err
+		}},
+		{"max session too long", ErrInvalidInput, func() error {
+			_, err := d.AddRole(ctx, Role{Name: "x", TrustPolicy: trustAlice, MaxSessionDuration: 13 * time.Hour})
+			return err
+		}},
+		{"duplicate tag keys", ErrInvalidInput, func() error { return d.TagRole(ctx, "deployer", []Tag{{"A", "1"}, {"a", "2"}}) }},
+		{"reserved tag", ErrInvalidInput, func() error { return d.TagRole(ctx, "deployer", []Tag{{"aws:x", "1"}}) }},
+		{"attach unknown policy", ErrNoSuchEntity, func() error {
+			return d.AttachPolicy(ctx, HolderRole, "deployer", "arn:zt:iam::111122223333:policy/Nope")
+		}},
+		{"delete role with policies", ErrDeleteConflict, func() error { return d.DeleteRole(ctx, "deployer") }},
+		{"delete attached policy", ErrDeleteConflict, func() error { return d.DeletePolicy(ctx, p.ARN()) }},
+		{"delete group with members", ErrDeleteConflict, func() error { return d.DeleteGroup(ctx, "devs") }},
+		{"delete user in a group", ErrDeleteConflict, func() error { return d.DeleteUser(ctx, "alice") }},
+		{"unknown role", ErrNoSuchEntity, func() error { return d.UpdateAssumeRolePolicy(ctx, "nobody", trustAlice) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.fn(); !errors.Is(err, tc.err) {
+				t.Fatalf("got %v, want %v", err, tc.err)
+			}
+		})
+	}
+
+	// Decisions follow the stored policies: alice has everything through
+	// her group, bounded by ReadOnly; the role has ReadOnly and a deny.
+	snap, err := d.Snapshot(ctx)
+	must(t, err)
+	decide := func(principal, action string) authz.Effect {
+		ctxKeys := keys.Map{}
+		return snap.Decide(&authz.Request{Principal: authz.ParsePrincipal(principal), Action: action, Resource: "*", Context: ctxKeys}, "", nil).Effect
+	}
+	alice := "arn:zt:iam::111122223333:user/alice"
+	session := "arn:zt:sts::111122223333:assumed-role/deployer/s1"
+	for _, tc := range []struct {
+		principal, action string
+		want              authz.Effect
+	}{
+		{alice, "iam:GetUser", authz.Allowed},
+		{alice, "iam:CreateUser", authz.ImplicitDeny}, // the boundary
+		{session, "iam:GetRole", authz.Allowed},
+		{session, "iam:DeleteRole", authz.ExplicitDeny},
+		{session, "iam:CreateRole", authz.ImplicitDeny},
+	} {
+		if got := decide(tc.principal, tc.action); got != tc.want {
+			t.Errorf("%s %s: %v, want %v", tc.principal, tc.action, got, tc.want)
+		}
+	}
+	// The trust policy is the role's resource policy.
+	ar := &authz.Request{Principal: authz.ParsePrincipal(alice), Action: "sts:AssumeRole", Resource: r.ARN(), Context: keys.Map{}}
+	if got := snap.Decide(ar, r.ARN(), nil); got.Effect != authz.Allowed || got.Matched()[0].Policy.Name != TrustName("deployer") {
+		t.Fatalf("assume: %v", got.Effect)
+	}
+
+	// Unwinding in order deletes everything.
+	must(t, d.DetachPolicy(ctx, HolderRole, "deployer", p.ARN()))
+	must(t, d.DeleteInlinePolicy(ctx, HolderRole, "deployer", "no-delete"))
+	must(t, d.DeleteRole(ctx, "deployer"))
+	must(t, d.SetBoundary(ctx, HolderUser, "alice", ""))
+	must(t, d.DeletePolicy(ctx, p.ARN()))
+	must(t, d.RemoveUserFromGroup(ctx, "devs", "alice"))
+	must(t, d.DeleteInlinePolicy(ctx, HolderGroup, "devs", "all"))
+	must(t, d.DeleteGroup(ctx, "devs"))
+	must(t, d.DeleteUser(ctx, "alice"))
+}
+
+// A stored policy that no longer compiles denies its holder everything
+// rather than dropping its statements, which could drop a Deny.
+func TestSnapshotFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	d, st, _ := newDirectory(t)
+	_, err := d.CreateUser(ctx, "alice")
+	must(t, err)
+	must(t, d.PutPolicy(ctx, HolderUser, "alice", "all", allowAll))
+	// Damage the stored document behind the directory's back.
+	rec, err := st.Get(ctx, KindUser, "alice")
+	must(t, err)
+	var u User
+	must(t, json.Unmarshal(rec.Value, &u))
+	u.Inline["broken"] = `{"Statement": 7}`
+	b, _ := json.Marshal(u)
+	_, err = st.Update(ctx, func(tx store.Tx) error { _, err := tx.Put(ctx, KindUser, "alice", b); return err })
+	must(t, err)
+	snap, err := d.Snapshot(ctx)
+	must(t, err)
+	got := snap.Decide(&authz.Request{Principal: authz.ParsePrincipal("arn:zt:iam::111122223333:user/alice"), Action: "iam:GetUser", Resource: "*", Context: keys.Map{}}, "", nil)
+	if got.Effect != authz.ExplicitDeny {
+		t.Fatalf("a damaged policy gave %v", got.Effect)
+	}
+}
+
+func TestPoliciesFollowTheStore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, _, _ := newDirectory(t)
+	// A second directory on the same store stands for another node.
+	p := NewPolicies(d)
+	must(t, p.Load(ctx))
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	_, err := d.CreateUser(ctx, "alice")
+	must(t, err)
+	must(t, d.PutPolicy(ctx, HolderUser, "alice", "all", allowAll))
+	req := &authz.Request{Principal: authz.ParsePrincipal("arn:zt:iam::111122223333:user/alice"), Action: "iam:GetUser", Resource: "*", Context: keys.Map{}}
+	deadline := time.Now().Add(5 * time.Second)
+	for p.Engine().Decide(req, "", nil).Effect != authz.Allowed {
+		if time.Now().After(deadline) {
+			t.Fatal("the snapshot did not follow the store within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package webidentity
+
+const raceEnabled = false
