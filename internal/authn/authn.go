@@ -297,6 +297,20 @@ func (c *Caller) Decide(snap *authz.Snapshot, action, resource, resourceKey stri
 	return snap.Decide(c.Request(action, resource), resourceKey, c.SessionPolicies)
 }
 
+// DecideTrust decides action on a role whose trust policy is the resource
+// policy under resourceKey: the trust policy must allow, as AWS requires
+// for roles, and within the account an identity policy's allow alone is
+// not enough.
+func (c *Caller) DecideTrust(snap *authz.Snapshot, action, roleARN, resourceKey string) authz.Decision {
+	if snap == nil {
+		return authz.Decision{}
+	}
+	r := c.Request(action, roleARN)
+	ps := snap.Policies(r, resourceKey, c.SessionPolicies)
+	ps.ResourceRequired = true
+	return authz.Evaluate(r, &ps)
+}
+
 // Identity is the caller as the audit log names it.
 func (c *Caller) Identity() audit.UserIdentity {
 	u := audit.UserIdentity{

@@ -29,6 +29,12 @@ type Policies struct {
 	Guardrails         []*Set // SCP-like: one set per organisation level; each must allow
 	ResourceGuardrails []*Set // RCP-like: one set per level; each must allow
 	Endpoint           *Set   // the network path's policy (VPC-endpoint-like)
+	// ResourceRequired: the resource policy must allow even within the
+	// resource's account — by naming the caller, or by naming its account,
+	// which then needs an identity policy's allow too. AWS decides role
+	// trust policies (and KMS key policies) so: an identity policy alone
+	// never lets a principal assume a role.
+	ResourceRequired bool
 }
 
 // Effect is the outcome of a decision.
@@ -291,6 +297,9 @@ func Evaluate(r *Request, ps *Policies) Decision {
 	case p.Account == e.resAcct || p.Kind == Workload:
 		// Workloads belong to this deployment's trust domain, not to an
 		// account: they are decided as callers from the resource's own.
+		if ps.ResourceRequired && !resource.allow {
+			return block(LayerResource)
+		}
 		if !resAllow && !identity.allow {
 			return block(NoLayer)
 		}

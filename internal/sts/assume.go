@@ -397,7 +397,7 @@ func (h *Handler) assumeRole(c *exchange) {
 	for _, action := range actions {
 		var d authz.Decision
 		if found {
-			d = c.caller.Decide(snap, action, rr.roleARN, role.ARN())
+			d = c.caller.DecideTrust(snap, action, rr.roleARN, role.ARN())
 		}
 		if d.Effect != authz.Allowed {
 			h.deny(c, action, rr.roleARN, d)
@@ -681,7 +681,10 @@ func (h *Handler) assumeRoleWithWebIdentity(c *exchange) {
 	var d authz.Decision
 	if err == nil {
 		if snap := h.policies.Snapshot(); snap != nil {
-			d = snap.Decide(&authz.Request{Principal: p, Action: action, Resource: rr.roleARN, Context: &kc}, role.ARN(), nil)
+			req := &authz.Request{Principal: p, Action: action, Resource: rr.roleARN, Context: &kc}
+			ps := snap.Policies(req, role.ARN(), nil)
+			ps.ResourceRequired = true
+			d = authz.Evaluate(req, &ps)
 		}
 	}
 	if d.Effect != authz.Allowed {

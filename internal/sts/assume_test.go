@@ -91,7 +91,9 @@ func newWorldOn(t testing.TB, o sqlstore.Options) *world {
 	// "chain" trusts deployer's sessions.
 	_, err = w.dir.AddRole(ctx, iam.Role{Name: "chain", TrustPolicy: trust("arn:zt:iam::"+acct+":role/deployer", "")})
 	must(err)
-	must(w.dir.PutPolicy(ctx, iam.HolderUser, "bob", "assume-account", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:zt:iam::`+acct+`:role/account"}]}`))
+	// bob may assume any role as far as his own policies go: only trust
+	// policies that name him or the account let him.
+	must(w.dir.PutPolicy(ctx, iam.HolderUser, "bob", "assume-any", `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"*"}]}`))
 	_, err = w.dir.CreatePolicy(ctx, iam.ManagedPolicy{Name: "ReadOnly", Document: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}`})
 	must(err)
 	w.policies = iam.NewPolicies(w.dir)
@@ -212,7 +214,7 @@ func TestAssumeRoleRefused(t *testing.T) {
 		status        int
 		code, message string
 	}{
-		{"not trusted", "bob", assumeBody(role("deployer"), "s1"), 403, "AccessDenied", "User: arn:zt:iam::" + acct + ":user/bob is not authorized to perform: sts:AssumeRole on resource: " + role("deployer")},
+		{"not trusted, though his identity policy allows", "bob", assumeBody(role("deployer"), "s1"), 403, "AccessDenied", "User: arn:zt:iam::" + acct + ":user/bob is not authorized to perform: sts:AssumeRole on resource: " + role("deployer")},
 		{"no such role", "alice", assumeBody(role("nobody"), "s1"), 403, "AccessDenied", "User: arn:zt:iam::" + acct + ":user/alice is not authorized to perform: sts:AssumeRole on resource: " + role("nobody")},
 		{"path differs", "alice", assumeBody(role("long"), "s1"), 403, "AccessDenied", ""},
 		{"account trust without identity policy", "alice", assumeBody(role("account"), "s1"), 403, "AccessDenied", ""},
