@@ -35,6 +35,8 @@ pg_bindir >/dev/null || missing+=(postgresql)
 command -v gcc >/dev/null || missing+=(gcc) # the race detector needs cgo
 command -v aws >/dev/null || missing+=(awscli) # real-client tests
 command -v curl >/dev/null || missing+=(curl)  # curl --aws-sigv4
+# boto3 from Debian, for the Python SDK tests: the tests run /usr/bin/python3.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
 if [ ${#missing[@]} -gt 0 ]; then
 	step "installing ${missing[*]}"
 	as_root apt-get update -qq
@@ -72,9 +74,9 @@ if [ -z "${ZTGATE_TEST_POSTGRES_DSN:-}" ]; then
 	export ZTGATE_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 fi
-# Tests that need PostgreSQL or the AWS CLI fail, rather than skip, when
-# it is missing.
-export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1
+# Tests that need PostgreSQL, the AWS CLI or boto3 fail, rather than skip,
+# when it is missing.
+export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1 ZTGATE_REQUIRE_BOTO3=1
 export ZTGATE_CONFORMANCE_DIR="${ZTGATE_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance}"
 
 # --- static checks -------------------------------------------------------------

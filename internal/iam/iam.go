@@ -264,8 +264,8 @@ func getKey(ctx context.Context, r store.Reader, id string) (store.Record, keyRe
 
 // Lookup implements [sigv4.KeyStore]: it opens the key's sealed secret. An
 // unknown key wraps [sigv4.ErrUnknownKey] and an inactive one
-// [sigv4.ErrKeyDisabled], so that the client is told AccessDenied as AWS
-// does for a deactivated key.
+// [sigv4.ErrKeyDisabled]; the client is told InvalidClientTokenId for
+// both, as AWS tells it.
 func (d *Directory) Lookup(ctx context.Context, accessKeyID string) (sigv4.Credentials, error) {
 	_, k, err := getKey(ctx, d.store, accessKeyID)
 	if errors.Is(err, ErrNoSuchEntity) {

@@ -98,6 +98,17 @@ func (n *node) query(w http.ResponseWriter, r *http.Request) {
 	stsH.ServeHTTP(w, r)
 }
 
+// presigned serves GET / when it carries a query-API call (a presigned
+// URL, or parameters in the query string); any other GET / is not found.
+func (n *node) presigned(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !q.Has("Action") && !q.Has("X-Amz-Credential") {
+		http.NotFound(w, r)
+		return
+	}
+	n.query(w, r)
+}
+
 // apis returns the STS and IAM handlers, made once the store is open.
 func (n *node) apis() (*sts.Handler, http.Handler) {
 	n.mu.Lock()

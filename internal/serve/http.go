@@ -20,6 +20,7 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /readyz", n.m.instrument("readyz", http.HandlerFunc(n.readyz)))
 	mux.Handle("GET /metrics", n.m.instrument("metrics", promhttp.HandlerFor(n.m.reg, promhttp.HandlerOpts{})))
 	mux.Handle("POST /{$}", n.m.instrument("sts", http.HandlerFunc(n.query)))
+	mux.Handle("GET /{$}", n.m.instrument("sts", http.HandlerFunc(n.presigned)))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
 	return mux
 }

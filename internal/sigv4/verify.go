@@ -236,7 +236,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	case errors.Is(err, ErrExpiredToken):
 		return nil, newError(CodeExpiredToken, "The security token included in the request is expired")
 	case errors.Is(err, ErrKeyDisabled):
-		return nil, newError(CodeAccessDenied, "The access key used to sign the request is disabled.")
+		// AWS does not tell a deactivated key from an unknown one.
+		return nil, errInvalidToken()
 	case err != nil:
 		return nil, fmt.Errorf("sigv4: looking up access key: %w", err)
 	}

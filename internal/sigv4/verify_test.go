@@ -149,7 +149,7 @@ func TestVerifyRejects(t *testing.T) {
 		{name: "unexpected token", code: CodeInvalidClientTokenID, edit: func(r *http.Request) { r.Header.Set("X-Amz-Security-Token", "tok") },
 			auth: "AWS4-HMAC-SHA256 Credential=" + testAKID + "/20260101/us-east-1/sts/aws4_request, SignedHeaders=host;x-amz-date;x-amz-security-token, Signature=" + sig},
 		{name: "expired token", code: CodeExpiredToken, v: func(v *Verifier) { v.Keys = errKeys{ErrExpiredToken} }},
-		{name: "disabled key", code: CodeAccessDenied, v: func(v *Verifier) { v.Keys = errKeys{fmt.Errorf("lookup: %w", ErrKeyDisabled)} }},
+		{name: "disabled key", code: CodeInvalidClientTokenID, v: func(v *Verifier) { v.Keys = errKeys{fmt.Errorf("lookup: %w", ErrKeyDisabled)} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

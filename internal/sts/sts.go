@@ -138,7 +138,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return // the client went away
 	}
-	params, perr := awsquery.Parse(body)
+	// The query protocol takes its parameters from the body, or from the
+	// URL when there is none: presigned GetCallerIdentity URLs (as the
+	// SDKs' presign clients make them) carry everything there.
+	src := body
+	if len(body) == 0 && r.URL.RawQuery != "" {
+		src = []byte(r.URL.RawQuery)
+	}
+	params, perr := awsquery.Parse(src)
 	action := params.Get("Action")
 	if action == "" {
 		action = "Unknown"

@@ -62,7 +62,12 @@ func sign(r *http.Request, body, key, sec, region, service string) {
 // signToken signs as the AWS CLI does with temporary credentials: the
 // session token is a signed header too.
 func signToken(r *http.Request, body, key, sec, token, region, service string) {
-	amzDate := now.Format("20060102T150405Z")
+	signTokenAt(r, now, body, key, sec, token, region, service)
+}
+
+// signTokenAt is signToken at another time.
+func signTokenAt(r *http.Request, at time.Time, body, key, sec, token, region, service string) {
+	amzDate := at.Format("20060102T150405Z")
 	date := amzDate[:8]
 	r.Header.Set("X-Amz-Date", amzDate)
 	signed := "content-type;host;x-amz-date"
@@ -161,15 +166,24 @@ func TestErrors(t *testing.T) {
 		code                             string
 		audited                          bool
 		event                            string // the audited event's name; GetCallerIdentity when empty
+		at                               time.Time
+		alter                            func(*http.Request)
 	}{
 		{name: "wrong secret", key: activeKey, secret: "not-the-secret", status: 403, code: "SignatureDoesNotMatch", audited: true},
 		{name: "unknown key", key: "AKIAUNKNOWNUNKNOWNUN", secret: theSecret, status: 403, code: "InvalidClientTokenId", audited: true},
-		{name: "disabled key", key: disabledKey, secret: theSecret, status: 403, code: "AccessDenied", audited: true},
+		{name: "disabled key", key: disabledKey, secret: theSecret, status: 403, code: "InvalidClientTokenId", audited: true},
 		{name: "unsigned", unsigned: true, status: 403, code: "MissingAuthenticationToken", audited: true},
 		{name: "other service", key: activeKey, secret: theSecret, service: "iam", status: 403, code: "SignatureDoesNotMatch", audited: true},
 		{name: "unknown action", body: "Action=AssumeRoot&Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction", audited: true, event: "AssumeRoot"},
 		{name: "no action", body: "Version=2011-06-15", key: activeKey, secret: theSecret, status: 400, code: "InvalidAction", audited: true, event: "Unknown"},
 		{name: "too large", body: strings.Repeat("a", MaxBody+1), key: activeKey, secret: theSecret, status: 413, code: "RequestEntityTooLarge", audited: true, event: "Unknown"},
+		{name: "stale date", key: activeKey, secret: theSecret, at: now.Add(-6 * time.Minute), status: 403, code: "SignatureDoesNotMatch", audited: true},
+		{name: "future date", key: activeKey, secret: theSecret, at: now.Add(6 * time.Minute), status: 403, code: "SignatureDoesNotMatch", audited: true},
+		{name: "altered header", key: activeKey, secret: theSecret, alter: func(r *http.Request) { r.Header.Set("Content-Type", "text/plain") }, status: 403, code: "SignatureDoesNotMatch", audited: true},
+		{name: "malformed Authorization", key: activeKey, secret: theSecret, alter: func(r *http.Request) {
+			r.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+activeKey+"/20261129/us-east-1/sts/aws4_request, Signature=00")
+		}, status: 400, code: "IncompleteSignature", audited: true},
+		{name: "missing parameter", body: "Action=AssumeRole&Version=2011-06-15&RoleSessionName=s", key: activeKey, secret: theSecret, status: 400, code: "ValidationError", audited: true, event: "AssumeRole"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.body == "" {
@@ -182,7 +196,14 @@ func TestErrors(t *testing.T) {
 			r := httptest.NewRequest("POST", "http://sts.localhost/", strings.NewReader(tc.body))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")
 			if !tc.unsigned {
-				sign(r, tc.body, tc.key, tc.secret, "us-east-1", tc.service)
+				at := tc.at
+				if at.IsZero() {
+					at = now
+				}
+				signTokenAt(r, at, tc.body, tc.key, tc.secret, "", "us-east-1", tc.service)
+			}
+			if tc.alter != nil {
+				tc.alter(r)
 			}
 			w := httptest.NewRecorder()
 			newHandler(mem).ServeHTTP(w, r)
