@@ -333,3 +333,16 @@ func (p *pruner) remove(segDir, digDir string, seqs []uint64) (int, error) {
 	}
 	return n, nil
 }
+
+// PrunedThrough returns the last sequence number retention removed from
+// the node whose directory is nodeDir (0 when none was removed), as its
+// retention marker says. Derived stores (the query index) drop what the
+// log no longer holds by it; the marker's signature is checked by Verify,
+// not here.
+func PrunedThrough(nodeDir string) (uint64, error) {
+	m, err := readRetention(nodeDir)
+	if err != nil || m == nil {
+		return 0, err
+	}
+	return m.PrunedThroughSeq, nil
+}

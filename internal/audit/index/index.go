@@ -64,6 +64,10 @@ CREATE INDEX IF NOT EXISTS records_decision ON records (decision, time_us);
 CREATE INDEX IF NOT EXISTS records_source_ip ON records (source_ip, time_us);
 CREATE INDEX IF NOT EXISTS records_device ON records (device, time_us);
 CREATE INDEX IF NOT EXISTS records_error_code ON records (error_code, time_us);
+CREATE TABLE IF NOT EXISTS pruned (
+	node TEXT NOT NULL PRIMARY KEY,
+	through INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS progress (
 	node TEXT NOT NULL,
 	segment TEXT NOT NULL,
@@ -184,6 +188,9 @@ func (x *Index) Update(ctx context.Context, progress Progress) (int64, error) {
 		if !n.IsDir() {
 			continue
 		}
+		if err := x.prune(ctx, n.Name(), filepath.Join(x.dir, n.Name())); err != nil {
+			return total, err
+		}
 		segs, err := filepath.Glob(filepath.Join(segDir, "*.jsonl"))
 		if err != nil || len(segs) == 0 {
 			continue
@@ -198,6 +205,70 @@ func (x *Index) Update(ctx context.Context, progress Progress) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// prune drops what retention removed from a node's log: its records up
+// to the retention marker's sequence number, and the progress of segments
+// that are gone. The query store keeps no record the log no longer holds.
+func (x *Index) prune(ctx context.Context, node, nodeDir string) error {
+	through, err := audit.PrunedThrough(nodeDir)
+	if err != nil {
+		return fmt.Errorf("audit index: %s: %w", node, err)
+	}
+	if through == 0 {
+		return nil
+	}
+	var done int64
+	err = x.db.QueryRowContext(ctx, `SELECT through FROM pruned WHERE node = ?`, node).Scan(&done)
+	if err == nil && uint64(done) >= through {
+		return nil
+	}
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return err
+	}
+	tx, err := x.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM records WHERE node = ? AND seq <= ?`, node, int64(through)); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT segment FROM progress WHERE node = ?`, node)
+	if err != nil {
+		return err
+	}
+	var gone []string
+	for rows.Next() {
+		var seg string
+		if err := rows.Scan(&seg); err != nil {
+			rows.Close()
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(nodeDir, "segments", seg)); errors.Is(err, os.ErrNotExist) {
+			gone = append(gone, seg)
+		}
+	}
+	rows.Close()
+	for _, seg := range gone {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM progress WHERE node = ? AND segment = ?`, node, seg); err != nil {
+			return err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO pruned (node, through) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET through = excluded.through`, node, int64(through)); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// prunedThrough is what retention removed from node, as the index knows.
+func (x *Index) prunedThrough(ctx context.Context, node string) (int64, error) {
+	var through int64
+	err := x.db.QueryRowContext(ctx, `SELECT through FROM pruned WHERE node = ?`, node).Scan(&through)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return through, err
 }
 
 // batchSize bounds the rows inserted per transaction.

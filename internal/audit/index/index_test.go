@@ -228,3 +228,55 @@ func TestEachPaging(t *testing.T) {
 		t.Fatalf("Each: %v %v", seqs, err)
 	}
 }
+
+// Records that retention removed from the log leave the query store too.
+func TestUpdatePrunes(t *testing.T) {
+	ctx := context.Background()
+	dataDir := t.TempDir()
+	auditDir := filepath.Join(dataDir, "audit")
+	// Four closed segments an hour apart, ten records each.
+	for s := range 4 {
+		writeLog(t, dataDir, "n1", 10, base.Add(time.Duration(s)*time.Hour))
+	}
+	x, err := Open(auditDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if _, err := x.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := x.Count(ctx); n != 40 {
+		t.Fatalf("%d records indexed, want 40", n)
+	}
+	// Reopening with a retention of 90 minutes removes the older segments.
+	now := base.Add(4 * time.Hour)
+	w, err := audit.Open(audit.Options{Dir: auditDir, Node: "n1", KEK: kekFor(dataDir), Clock: func() time.Time { return now }, RetainAge: 90 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	through, err := audit.PrunedThrough(filepath.Join(auditDir, "n1"))
+	if err != nil || through == 0 {
+		t.Fatalf("retention removed nothing (%d, %v)", through, err)
+	}
+	if _, err := x.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := x.Query(ctx, Filter{Limit: 1000, Ascending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) == 0 || int64(len(rows)) != 40-int64(through) || rows[0].Seq != through+1 {
+		t.Fatalf("after pruning through %d: %d rows, first %d", through, len(rows), rows[0].Seq)
+	}
+	// A second update changes nothing.
+	if _, err := x.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := x.Count(ctx); n != int64(len(rows)) {
+		t.Fatalf("second update: %d records", n)
+	}
+}

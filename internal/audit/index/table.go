@@ -36,6 +36,16 @@ func (t *Table) Ship(ctx context.Context, x *Index) (int64, error) {
 	}
 	var total int64
 	for _, node := range nodes {
+		// What retention removed from the node's log leaves the table too.
+		through, err := x.prunedThrough(ctx, node)
+		if err != nil {
+			return total, err
+		}
+		if through > 0 {
+			if _, err := t.db.ExecContext(ctx, `DELETE FROM ztgate_audit WHERE node = $1 AND seq <= $2`, node, through); err != nil {
+				return total, err
+			}
+		}
 		var last sql.NullInt64
 		if err := t.db.QueryRowContext(ctx, `SELECT MAX(seq) FROM ztgate_audit WHERE node = $1`, node).Scan(&last); err != nil {
 			return total, err

@@ -213,3 +213,42 @@ func TestCommandsPostgres(t *testing.T) {
 		t.Fatalf("local query: %v, %d lines", err, strings.Count(out, "\n"))
 	}
 }
+
+// What retention removes from a node's log leaves the shared table at the
+// node's next Ship.
+func TestShipPrunes(t *testing.T) {
+	ctx := context.Background()
+	_, db := openDB(t)
+	tb := NewTable(db)
+	dataDir := t.TempDir()
+	auditDir := filepath.Join(dataDir, "audit")
+	for s := range 3 {
+		writeLog(t, dataDir, "n1", 10, base.Add(time.Duration(s)*time.Hour))
+	}
+	x, err := Open(auditDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if _, err := x.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	ship(t, tb, x, 30)
+	now := base.Add(3 * time.Hour)
+	w, err := audit.Open(audit.Options{Dir: auditDir, Node: "n1", KEK: kekFor(dataDir), Clock: func() time.Time { return now }, RetainAge: 90 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.Update(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	ship(t, tb, x, 0)
+	through, _ := audit.PrunedThrough(filepath.Join(auditDir, "n1"))
+	rows, err := tb.Query(ctx, Filter{Node: "n1", Limit: 1000, Ascending: true})
+	if err != nil || through == 0 || int64(len(rows)) != 30-int64(through) || rows[0].Seq != through+1 {
+		t.Fatalf("after pruning through %d: %d rows (%v)", through, len(rows), err)
+	}
+}
