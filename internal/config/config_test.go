@@ -411,6 +411,23 @@ func TestValidate(t *testing.T) {
 		want   string // "" for valid
 	}{
 		{"defaults", func(*Config) {}, ""},
+		{"gateway route", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "app", Host: "app.localhost", PathPrefix: "/", Upstreams: []string{"http://127.0.0.1:3000"}, Auth: []string{"session", "sigv4"}}}
+			c.Gateway.TrustedProxies = "10.0.0.0/8, 192.0.2.7"
+		}, ""},
+		{"gateway route name", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a b", PathPrefix: "/", Upstreams: []string{"http://127.0.0.1:3000"}}}
+		}, `gateway.routes[0].name: "a b" must be 1 to 64 letters, digits and _.-`},
+		{"gateway upstream", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a", PathPrefix: "/", Upstreams: []string{"ftp://x"}}}
+		}, `gateway.routes[0].upstreams[0]: must be an absolute http or https URL without user information`},
+		{"gateway auth", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a", PathPrefix: "/", Upstreams: []string{"http://x"}, Auth: []string{"sigv5"}}}
+		}, `gateway.routes[0].auth[0]: "sigv5" is not one of session, sigv4, jwt (did you mean "sigv4"?)`},
+		{"gateway duplicate place", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a", Host: "x", PathPrefix: "/p", Upstreams: []string{"http://x"}}, {Name: "b", Host: "x", PathPrefix: "/p/", Upstreams: []string{"http://x"}}}
+		}, `gateway.routes[1].path_prefix: host and path prefix are already those of gateway.routes[0]`},
+		{"gateway proxies", func(c *Config) { c.Gateway.TrustedProxies = "10.0.0.0/8, nope" }, `gateway.trusted_proxies: "nope" is not an address or CIDR prefix`},
 		{"listen any interface", func(c *Config) { c.Listen = ":0" }, ""},
 		{"listen ipv6", func(c *Config) { c.Listen = "[::1]:8080" }, ""},
 		{"listen no port", func(c *Config) { c.Listen = "localhost" }, `listen: "localhost" is not host:port`},

@@ -9,15 +9,16 @@ import "time"
 // messages. Paths that are relative are resolved against the data
 // directory.
 type Config struct {
-	Listen string `yaml:"listen" doc:"Address of the main HTTP listener, host:port. The serve flag --listen overrides it; port 0 picks a free port." default:"127.0.0.1:8080"`
-	Node   Node   `yaml:"node" doc:"This node's identity within a cluster."`
-	Log    Log    `yaml:"log" doc:"Logging."`
-	Store  Store  `yaml:"store" doc:"Where ztgate keeps its state."`
-	Keys   Keys   `yaml:"keys" doc:"Key material."`
-	Audit  Audit  `yaml:"audit" doc:"The tamper-evident audit log, in the audit directory of the data directory."`
-	Server Server `yaml:"server" doc:"HTTP server limits and timeouts."`
-	IAM    IAM    `yaml:"iam" doc:"IAM users, groups, roles and customer-managed policies declared in this file, so that they are reviewed and versioned with it. Each list is empty by default. Names are unique within their list, compared without case as AWS compares them."`
-	STS    STS    `yaml:"sts" doc:"The Security Token Service, which issues temporary credentials."`
+	Listen  string  `yaml:"listen" doc:"Address of the main HTTP listener, host:port. The serve flag --listen overrides it; port 0 picks a free port." default:"127.0.0.1:8080"`
+	Node    Node    `yaml:"node" doc:"This node's identity within a cluster."`
+	Log     Log     `yaml:"log" doc:"Logging."`
+	Store   Store   `yaml:"store" doc:"Where ztgate keeps its state."`
+	Keys    Keys    `yaml:"keys" doc:"Key material."`
+	Audit   Audit   `yaml:"audit" doc:"The tamper-evident audit log, in the audit directory of the data directory."`
+	Server  Server  `yaml:"server" doc:"HTTP server limits and timeouts."`
+	IAM     IAM     `yaml:"iam" doc:"IAM users, groups, roles and customer-managed policies declared in this file, so that they are reviewed and versioned with it. Each list is empty by default. Names are unique within their list, compared without case as AWS compares them."`
+	Gateway Gateway `yaml:"gateway" doc:"The identity-aware gateway on the main listener: requests whose host and path match a route are authenticated, decided by policy on every request and forwarded to the route's upstreams."`
+	STS     STS     `yaml:"sts" doc:"The Security Token Service, which issues temporary credentials."`
 }
 
 // Node names this process among the nodes that share a store.
@@ -164,3 +165,27 @@ type Duration time.Duration
 
 // D returns d as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Gateway configures the identity-aware reverse proxy.
+type Gateway struct {
+	Routes         []Route  `yaml:"routes" doc:"The routes, matched by host and the longest path prefix. A request that matches none is not the gateway's (the AWS query APIs keep POST / of other hosts)."`
+	TrustedProxies string   `yaml:"trusted_proxies" doc:"Addresses or CIDR prefixes, separated by commas, of proxies in front of ztgate whose X-Forwarded-For, -Proto and -Host are believed (10.0.0.0/8, 192.0.2.7). Empty: none; the peer is the client."`
+	AssertionTTL   Duration `yaml:"assertion_ttl" default:"5m" doc:"Lifetime of the signed identity assertion (ES256 JWT in X-Ztgate-Assertion) given to upstreams, from 30s to 1h; the keys are served at /.well-known/ztgate/jwks.json."`
+}
+
+// Route is one gateway route.
+type Route struct {
+	Name          string   `yaml:"name" required:"true" example:"app" doc:"The route's name, part of its resource ARN (arn:zt:gateway::ACCOUNT:route/NAME/PATH): 1 to 64 letters, digits and _.-."`
+	Host          string   `yaml:"host" example:"app.localhost" doc:"Host the route answers for, without port; *.example.com matches any one label. Empty: any host."`
+	PathPrefix    string   `yaml:"path_prefix" default:"/" doc:"Path prefix the route answers for, matched at segment boundaries."`
+	Upstreams     []string `yaml:"upstreams" required:"true" example:"[http://127.0.0.1:3000]" doc:"Upstream URLs (http or https); requests are spread over them."`
+	Public        bool     `yaml:"public" doc:"No authentication: requests are still decided by policy, as the anonymous principal, and audited."`
+	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers). Empty: all."`
+	ReportOnly    bool     `yaml:"report_only" doc:"Log and audit what would be denied, and forward it anyway: for rolling out new policies safely."`
+	StripPrefix   bool     `yaml:"strip_prefix" doc:"Remove path_prefix from the path forwarded upstream."`
+	MaxSessionAge Duration `yaml:"max_session_age" default:"0s" doc:"Require people to have authenticated within this long for this route (re-authentication); 0 for no limit."`
+	Policy        string   `yaml:"policy" doc:"A resource policy for the route (IAM policy JSON with Principal), decided with the callers' identity policies as AWS decides resource policies. Empty: identity policies alone decide."`
+	UpstreamCA    string   `yaml:"upstream_ca_file" doc:"PEM file of the CA certificates that verify an https upstream; empty: the system's roots."`
+	UpstreamCert  string   `yaml:"upstream_cert_file" doc:"PEM client certificate presented to an https upstream (with upstream_key_file)."`
+	UpstreamKey   string   `yaml:"upstream_key_file" doc:"PEM private key of upstream_cert_file."`
+}

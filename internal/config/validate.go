@@ -103,6 +103,8 @@ var rangedDurations = map[string]bool{
 	"audit.retention.max_age":          true,
 	"sts.max_clock_skew":               true,
 	"iam.roles[].max_session_duration": true,
+	"gateway.assertion_ttl":            true,
+	"gateway.routes[].max_session_age": true,
 }
 
 // Bounds of store.postgres.max_conns.
@@ -178,6 +180,7 @@ func (ch *checker) check(c *Config) {
 	}
 	ch.iam(&c.IAM)
 	ch.sts(&c.STS)
+	ch.gateway(&c.Gateway)
 	v := reflect.ValueOf(c).Elem()
 	ch.required(v, "")
 	ch.durations(v, "", "")
@@ -658,4 +661,82 @@ func dsnReason(err error) string {
 		}
 	}
 	return generic
+}
+
+var routeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// gateway checks the routes.
+func (ch *checker) gateway(c *Gateway) {
+	ch.inRange("gateway.assertion_ttl", c.AssertionTTL, 30*time.Second, time.Hour)
+	if _, err := c.Proxies(); err != nil {
+		ch.errorf("gateway.trusted_proxies", "%v", err)
+	}
+	names := map[string]int{}
+	places := map[string]int{}
+	for i, r := range c.Routes {
+		p := index("gateway.routes", i)
+		if r.Name != "" {
+			if !routeName.MatchString(r.Name) {
+				ch.errorf(p+".name", "%q must be 1 to 64 letters, digits and _.-", clip(r.Name))
+			} else if j, dup := names[r.Name]; dup {
+				ch.errorf(p+".name", "name %q is already used by %s", r.Name, index("gateway.routes", j))
+			} else {
+				names[r.Name] = i
+			}
+		}
+		if r.Host != "" {
+			h := strings.TrimPrefix(r.Host, "*.")
+			if strings.ContainsAny(h, ":/ *") || h != strings.ToLower(h) {
+				ch.errorf(p+".host", "%q must be a lowercase host name without port, optionally starting with *.", clip(r.Host))
+			}
+		}
+		if r.PathPrefix != "" && !strings.HasPrefix(r.PathPrefix, "/") {
+			ch.errorf(p+".path_prefix", "must begin with /")
+		}
+		key := strings.ToLower(r.Host) + " " + strings.TrimSuffix(r.PathPrefix, "/")
+		if j, dup := places[key]; dup {
+			ch.errorf(p+".path_prefix", "host and path prefix are already those of %s", index("gateway.routes", j))
+		} else {
+			places[key] = i
+		}
+		for j, u := range r.Upstreams {
+			pu, err := url.Parse(u)
+			if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" || pu.User != nil {
+				ch.errorf(index(p+".upstreams", j), "must be an absolute http or https URL without user information")
+			}
+		}
+		for j, a := range r.Auth {
+			ch.oneOf(index(p+".auth", j), a, []string{"session", "sigv4", "jwt"})
+		}
+		if r.Policy != "" {
+			ch.document(p+".policy", r.Policy)
+		}
+		if r.MaxSessionAge < 0 {
+			ch.errorf(p+".max_session_age", "must not be negative, got %s", r.MaxSessionAge)
+		}
+		if (r.UpstreamCert == "") != (r.UpstreamKey == "") {
+			ch.errorf(p+".upstream_cert_file", "upstream_cert_file and upstream_key_file go together")
+		}
+	}
+}
+
+// Proxies parses TrustedProxies; a bare address is a one-address prefix.
+func (c *Gateway) Proxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if pre, err := netip.ParsePrefix(p); err == nil {
+			out = append(out, pre.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR prefix", clip(p))
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
