@@ -37,6 +37,7 @@ command -v aws >/dev/null || missing+=(awscli) # real-client tests
 command -v curl >/dev/null || missing+=(curl)  # curl --aws-sigv4
 # boto3 from Debian, for the Python SDK tests: the tests run /usr/bin/python3.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
+command -v chromium >/dev/null || missing+=(chromium) # headless browser tests (sign-in, passkeys)
 if [ ${#missing[@]} -gt 0 ]; then
 	step "installing ${missing[*]}"
 	as_root apt-get update -qq
@@ -74,9 +75,9 @@ if [ -z "${ZTGATE_TEST_POSTGRES_DSN:-}" ]; then
 	export ZTGATE_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 fi
-# Tests that need PostgreSQL, the AWS CLI or boto3 fail, rather than skip,
+# Tests that need PostgreSQL, the AWS CLI, boto3 or Chromium fail, rather than skip,
 # when it is missing.
-export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1 ZTGATE_REQUIRE_BOTO3=1
+export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1 ZTGATE_REQUIRE_BOTO3=1 ZTGATE_REQUIRE_CHROMIUM=1
 export ZTGATE_CONFORMANCE_DIR="${ZTGATE_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance}"
 
 # --- static checks -------------------------------------------------------------

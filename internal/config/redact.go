@@ -56,3 +56,9 @@ func logValue(v reflect.Value) slog.Value {
 	}
 	return slog.GroupValue(attrs...)
 }
+
+// LogValue implements slog.LogValuer: client secrets print as redacted.
+func (g Gateway) LogValue() slog.Value { return logValue(reflect.ValueOf(g)) }
+
+// LogValue implements slog.LogValuer: the client secret prints as redacted.
+func (p IdentityProvider) LogValue() slog.Value { return logValue(reflect.ValueOf(p)) }

@@ -168,9 +168,11 @@ func (d Duration) D() time.Duration { return time.Duration(d) }
 
 // Gateway configures the identity-aware reverse proxy.
 type Gateway struct {
-	Routes         []Route  `yaml:"routes" doc:"The routes, matched by host and the longest path prefix. A request that matches none is not the gateway's (the AWS query APIs keep POST / of other hosts)."`
-	TrustedProxies string   `yaml:"trusted_proxies" doc:"Addresses or CIDR prefixes, separated by commas, of proxies in front of ztgate whose X-Forwarded-For, -Proto and -Host are believed (10.0.0.0/8, 192.0.2.7). Empty: none; the peer is the client."`
-	AssertionTTL   Duration `yaml:"assertion_ttl" default:"5m" doc:"Lifetime of the signed identity assertion (ES256 JWT in X-Ztgate-Assertion) given to upstreams, from 30s to 1h; the keys are served at /.well-known/ztgate/jwks.json."`
+	Routes         []Route            `yaml:"routes" doc:"The routes, matched by host and the longest path prefix. A request that matches none is not the gateway's (the AWS query APIs keep POST / of other hosts)."`
+	TrustedProxies string             `yaml:"trusted_proxies" doc:"Addresses or CIDR prefixes, separated by commas, of proxies in front of ztgate whose X-Forwarded-For, -Proto and -Host are believed (10.0.0.0/8, 192.0.2.7). Empty: none; the peer is the client."`
+	Sessions       Sessions           `yaml:"sessions" doc:"People's sign-in sessions: server-side records behind the __Host-ztgate cookie, revocable at once on every node."`
+	Providers      []IdentityProvider `yaml:"identity_providers" doc:"OpenID Connect providers people sign in with (authorization code with PKCE), besides local users. Register https://HOST/.ztgate/oidc/callback/NAME as a redirect URI for each gateway host, and https://HOST/.ztgate/oidc/backchannel/NAME for back-channel logout."`
+	AssertionTTL   Duration           `yaml:"assertion_ttl" default:"5m" doc:"Lifetime of the signed identity assertion (ES256 JWT in X-Ztgate-Assertion) given to upstreams, from 30s to 1h; the keys are served at /.well-known/ztgate/jwks.json."`
 }
 
 // Route is one gateway route.
@@ -183,9 +185,28 @@ type Route struct {
 	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers). Empty: all."`
 	ReportOnly    bool     `yaml:"report_only" doc:"Log and audit what would be denied, and forward it anyway: for rolling out new policies safely."`
 	StripPrefix   bool     `yaml:"strip_prefix" doc:"Remove path_prefix from the path forwarded upstream."`
+	H2C           bool     `yaml:"h2c" doc:"Speak HTTP/2 without TLS to http upstreams, as gRPC servers expect; WebSocket upgrades still use HTTP/1.1."`
 	MaxSessionAge Duration `yaml:"max_session_age" default:"0s" doc:"Require people to have authenticated within this long for this route (re-authentication); 0 for no limit."`
 	Policy        string   `yaml:"policy" doc:"A resource policy for the route (IAM policy JSON with Principal), decided with the callers' identity policies as AWS decides resource policies. Empty: identity policies alone decide."`
 	UpstreamCA    string   `yaml:"upstream_ca_file" doc:"PEM file of the CA certificates that verify an https upstream; empty: the system's roots."`
 	UpstreamCert  string   `yaml:"upstream_cert_file" doc:"PEM client certificate presented to an https upstream (with upstream_key_file)."`
 	UpstreamKey   string   `yaml:"upstream_key_file" doc:"PEM private key of upstream_cert_file."`
+}
+
+// Sessions bounds people's sessions.
+type Sessions struct {
+	IdleTimeout Duration `yaml:"idle_timeout" default:"12h" doc:"A session unused this long ends."`
+	MaxLifetime Duration `yaml:"max_lifetime" default:"168h" doc:"A session ends this long after sign-in, used or not."`
+}
+
+// IdentityProvider is an OpenID Connect provider people sign in with.
+type IdentityProvider struct {
+	Name         string   `yaml:"name" required:"true" example:"corp" doc:"The provider's name, in URLs and audit records: 1 to 64 letters, digits and _.-."`
+	DisplayName  string   `yaml:"display_name" example:"Corporate SSO" doc:"What the sign-in page's button says."`
+	Issuer       string   `yaml:"issuer" required:"true" example:"https://sso.example.com" doc:"The issuer URL; its discovery document is read at start."`
+	ClientID     string   `yaml:"client_id" required:"true" example:"ztgate" doc:"The client id registered at the provider."`
+	ClientSecret string   `yaml:"client_secret" secret:"true" doc:"The client secret, if the provider issued one."`
+	Scopes       []string `yaml:"scopes" example:"[openid, email, profile]" doc:"Scopes asked for; openid is always included."`
+	Role         string   `yaml:"role" required:"true" example:"engineers" doc:"The role whose sessions this provider's people become: arn:zt:sts::ACCOUNT:assumed-role/ROLE/EMAIL. Their policies are the role's."`
+	GroupsClaim  string   `yaml:"groups_claim" example:"groups" doc:"The claim holding the person's groups, passed to upstreams in the identity assertion. Empty: groups."`
 }

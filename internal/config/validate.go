@@ -105,6 +105,8 @@ var rangedDurations = map[string]bool{
 	"iam.roles[].max_session_duration": true,
 	"gateway.assertion_ttl":            true,
 	"gateway.routes[].max_session_age": true,
+	"gateway.sessions.idle_timeout":    true,
+	"gateway.sessions.max_lifetime":    true,
 }
 
 // Bounds of store.postgres.max_conns.
@@ -668,6 +670,26 @@ var routeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // gateway checks the routes.
 func (ch *checker) gateway(c *Gateway) {
 	ch.inRange("gateway.assertion_ttl", c.AssertionTTL, 30*time.Second, time.Hour)
+	ch.inRange("gateway.sessions.idle_timeout", c.Sessions.IdleTimeout, time.Minute, 30*24*time.Hour)
+	ch.inRange("gateway.sessions.max_lifetime", c.Sessions.MaxLifetime, time.Minute, 365*24*time.Hour)
+	idps := map[string]int{}
+	for i, p := range c.Providers {
+		at := index("gateway.identity_providers", i)
+		if p.Name != "" {
+			if !routeName.MatchString(p.Name) {
+				ch.errorf(at+".name", "%q must be 1 to 64 letters, digits and _.-", clip(p.Name))
+			} else if j, dup := idps[p.Name]; dup {
+				ch.errorf(at+".name", "name %q is already used by %s", p.Name, index("gateway.identity_providers", j))
+			} else {
+				idps[p.Name] = i
+			}
+		}
+		if p.Issuer != "" {
+			if reason := urlProblem(p.Issuer); reason != "" {
+				ch.errorf(at+".issuer", "%s", reason)
+			}
+		}
+	}
 	if _, err := c.Proxies(); err != nil {
 		ch.errorf("gateway.trusted_proxies", "%v", err)
 	}

@@ -43,6 +43,13 @@ func TrustName(role string) string { return "role/" + role + "/trust" }
 // managed, and those of the user's groups), permissions boundaries, and
 // each role's trust policy as the resource policy of its ARN.
 func (d *Directory) Snapshot(ctx context.Context) (*authz.Snapshot, error) {
+	return d.SnapshotWith(ctx, nil)
+}
+
+// SnapshotWith is Snapshot with resource policies from elsewhere (the
+// configuration's gateway routes), by resource key: each is compiled as a
+// resource policy named "resource/KEY" and attached to its key.
+func (d *Directory) SnapshotWith(ctx context.Context, resources map[string]string) (*authz.Snapshot, error) {
 	rev, err := d.store.Revision(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("iam: snapshot: %w", err)
@@ -95,6 +102,11 @@ func (d *Directory) Snapshot(ctx context.Context) (*authz.Snapshot, error) {
 		trust := TrustName(r.Name)
 		sb.add(trust, r.TrustPolicy, policy.Trust)
 		sb.b.AttachResource(r.ARN(), trust)
+	}
+	for _, key := range slices.Sorted(maps.Keys(resources)) {
+		name := "resource/" + key
+		sb.add(name, resources[key], policy.Resource)
+		sb.b.AttachResource(key, name)
 	}
 	return sb.b.Build()
 }
@@ -157,6 +169,8 @@ type Policies struct {
 	dir    *Directory
 	engine *authz.Engine
 	log    *slog.Logger
+	// resources are resource policies from the configuration, by key.
+	resources map[string]string
 
 	mu sync.Mutex // serializes rebuilds
 }
@@ -165,6 +179,15 @@ type Policies struct {
 // everything until Load.
 func NewPolicies(d *Directory) *Policies {
 	return &Policies{dir: d, engine: authz.NewEngine(nil), log: d.log}
+}
+
+// SetResources sets resource policies that come from the configuration
+// rather than the store (the gateway routes'), by resource key. Call it
+// before Load.
+func (p *Policies) SetResources(docs map[string]string) {
+	p.mu.Lock()
+	p.resources = docs
+	p.mu.Unlock()
 }
 
 // Engine is the policy engine decisions are made with.
@@ -180,7 +203,7 @@ func (p *Policies) Load(ctx context.Context) error { return p.Refresh(ctx) }
 func (p *Policies) Refresh(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s, err := p.dir.Snapshot(ctx)
+	s, err := p.dir.SnapshotWith(ctx, p.resources)
 	if err != nil {
 		return err
 	}

@@ -114,7 +114,7 @@ func (n *node) apis() (*sts.Handler, http.Handler) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.stsH == nil && n.st != nil {
-		tokens := session.New(session.Config{KEK: n.kek})
+		tokens := n.tokens
 		keys := session.KeyStore{Keys: n.iam, Tokens: tokens, Revoked: &n.revoked}
 		verifier := func(service string) *authn.Authenticator {
 			return authn.New(authn.Config{

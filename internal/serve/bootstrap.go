@@ -2,11 +2,14 @@ package serve
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/datadir"
 	"github.com/ztgate/ztgate/internal/iam"
 )
 
@@ -91,4 +94,52 @@ func (n *node) bootstrapAdmin(ctx context.Context) (string, error) {
 	}
 	n.log.Info("created the development administrator", "user", u.Name, "access_key_id", k.ID, "file", path)
 	return path, nil
+}
+
+// Development demo user: a local person who signs in to the demo app.
+const (
+	demoUser        = "demo"
+	demoCredentials = "demo.credentials"
+)
+
+// bootstrapDemoUser makes, once, the local user "demo" with a random
+// password and a TOTP secret, allowed to use the demo route, and returns
+// what to print (once: the file keeps them, mode 0600, and is never
+// rewritten); "" when the user exists already or cannot be made yet.
+func (n *node) bootstrapDemoUser(ctx context.Context) (string, error) {
+	path := n.dir.Path(demoCredentials)
+	if _, err := os.Stat(path); err == nil {
+		return "", nil
+	}
+	n.gateway()
+	n.mu.Lock()
+	si, d := n.signin, n.iam
+	n.mu.Unlock()
+	if si == nil || d == nil {
+		n.log.Warn("no demo user: the gateway is not ready")
+		return "", nil
+	}
+	var raw [12]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	password := base64.RawURLEncoding.EncodeToString(raw[:])
+	totp, err := si.AddLocalUser(ctx, demoUser, password)
+	if err != nil {
+		return "", err
+	}
+	route := routeARN(n.account(), "demo")
+	doc := `{"Version":"2012-10-17","Statement":[{"Sid":"UseTheDemoApp","Effect":"Allow","Action":"http:*","Resource":"` + route + `/*"}]}`
+	if err := d.PutPolicy(ctx, iam.HolderUser, demoUser, "demo-app", doc); err != nil {
+		return "", err
+	}
+	if err := n.policies.Refresh(ctx); err != nil {
+		return "", err
+	}
+	text := fmt.Sprintf("user:     %s\npassword: %s\ntotp:     %s\n", demoUser, password, totp)
+	if err := datadir.WriteFile(path, []byte(text), 0o600); err != nil {
+		return "", err
+	}
+	n.log.Info("created the development demo user", "user", demoUser, "file", path)
+	return text, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -12,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ztgate/ztgate/internal/buildinfo"
+	"github.com/ztgate/ztgate/internal/gateway"
+	"github.com/ztgate/ztgate/internal/signin"
 )
 
 func (n *node) routes() http.Handler {
@@ -21,8 +24,41 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /metrics", n.m.instrument("metrics", promhttp.HandlerFor(n.m.reg, promhttp.HandlerOpts{})))
 	mux.Handle("POST /{$}", n.m.instrument("sts", http.HandlerFunc(n.query)))
 	mux.Handle("GET /{$}", n.m.instrument("sts", http.HandlerFunc(n.presigned)))
+	mux.Handle("GET /.well-known/ztgate/jwks.json", n.m.instrument("jwks", http.HandlerFunc(n.jwks)))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// ztgate's own paths first, then the gateway's routes, then the
+		// node's endpoints and the AWS query APIs.
+		if strings.HasPrefix(r.URL.Path, signin.PathPrefix) {
+			n.gateway()
+			n.mu.Lock()
+			si := n.signin
+			n.mu.Unlock()
+			if si != nil {
+				si.Handler().ServeHTTP(w, r)
+				return
+			}
+		}
+		if !strings.HasPrefix(r.URL.Path, "/.well-known/ztgate/") {
+			if gw, _ := n.gateway(); gw != nil {
+				if _, ok := gw.Match(r); ok {
+					gw.ServeHTTP(w, r)
+					return
+				}
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// jwks serves the keys that verify the gateway's identity assertions.
+func (n *node) jwks(w http.ResponseWriter, r *http.Request) {
+	_, signer := n.gateway()
+	if signer == nil {
+		http.NotFound(w, r)
+		return
+	}
+	signer.JWKSHandler().ServeHTTP(w, r)
 }
 
 // healthz answers while the process runs: liveness only.
@@ -87,6 +123,7 @@ func (n *node) ready(ctx context.Context) readiness {
 
 // metrics is the node's Prometheus registry.
 type metrics struct {
+	gateway  *gateway.Metrics
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
@@ -143,6 +180,8 @@ func newMetrics(n *node) *metrics {
 			return float64(n.st.Head())
 		}),
 	)
+	// The gateway's metrics register once; nothing else registers them.
+	m.gateway, _ = gateway.NewMetrics(reg)
 	return m
 }
 

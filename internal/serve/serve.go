@@ -15,20 +15,24 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/assertion"
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/audit/index"
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/session"
+	"github.com/ztgate/ztgate/internal/signin"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
 	"github.com/ztgate/ztgate/internal/sts"
@@ -106,6 +110,17 @@ type node struct {
 	// web verifies AssumeRoleWithWebIdentity tokens; nil when no issuer
 	// is configured.
 	web sts.WebIdentity
+	// tokens seal and open temporary credentials' session tokens.
+	tokens *session.Tokens
+	// routes are the gateway's; gw serves them once the store is open,
+	// signing upstream assertions with signer.
+	gwRoutes  []gateway.Route
+	routePols map[string]string
+	gw        *gateway.Gateway
+	signin    *signin.Service
+	signer    *assertion.Signer
+	gwErr     error
+	gwTried   time.Time
 	// revoked holds the store's session revocations, loaded before the
 	// store is offered to anything else and followed by revocationLoop.
 	revoked session.Revocations
@@ -177,6 +192,19 @@ func Run(ctx context.Context, o Options) error {
 	if n.web, err = webIdentity(cfg.STS.WebIdentity, log); err != nil {
 		return fmt.Errorf("sts.web_identity: %w", err)
 	}
+	n.tokens = session.New(session.Config{KEK: n.kek})
+	if n.gwRoutes, n.routePols, err = gatewayRoutes(cfg.Gateway.Routes, dir.Resolve); err != nil {
+		return err
+	}
+	var demoURL string
+	if o.Dev && len(cfg.Gateway.Routes) == 0 {
+		stopDemo, err := n.startDemo()
+		if err != nil {
+			return err
+		}
+		defer stopDemo()
+		demoURL = "http://" + demoHost + ":"
+	}
 
 	// The first attempt to open the store is made before listening, so
 	// that a broken configuration fails the start. PostgreSQL that is not
@@ -217,10 +245,15 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 
-	var adminFile string
+	var adminFile, demoText string
 	if o.Dev {
 		if adminFile, err = n.bootstrapAdmin(ctx); err != nil {
 			return fmt.Errorf("development administrator: %w", err)
+		}
+		if demoURL != "" {
+			if demoText, err = n.bootstrapDemoUser(ctx); err != nil {
+				return fmt.Errorf("development demo user: %w", err)
+			}
 		}
 	}
 
@@ -236,7 +269,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer os.Remove(dir.Socket())
 
+	// HTTP/1.1 and HTTP/2 without TLS (prior knowledge): gRPC clients
+	// reach h2c routes through the gateway.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
+		Protocols:         &protocols,
 		Handler:           n.routes(),
 		ReadHeaderTimeout: cfg.Server.ReadHeaderTimeout.D(),
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
@@ -262,9 +301,27 @@ func Run(ctx context.Context, o Options) error {
 	if adminFile != "" {
 		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
 	}
+	if demoURL != "" {
+		_, port, _ := net.SplitHostPort(addr)
+		demoURL += port + "/"
+		fmt.Fprintf(o.Stdout, "  demo:    %s (the demo app behind the gateway: open it in a browser)\n", demoURL)
+		if demoText != "" {
+			fmt.Fprintf(o.Stdout, "  sign in as the demo user (shown once; kept in %s):\n", n.dir.Path(demoCredentials))
+			for _, line := range strings.Split(strings.TrimSpace(demoText), "\n") {
+				fmt.Fprintf(o.Stdout, "           %s\n", line)
+			}
+		} else {
+			fmt.Fprintf(o.Stdout, "  sign in as the demo user: see %s\n", n.dir.Path(demoCredentials))
+		}
+		if adminFile != "" {
+			// The secret stays in its file: the command reads it there.
+			fmt.Fprintf(o.Stdout, "  try:     curl --aws-sigv4 aws:amz:us-east-1:execute-api --user \"$(sed -n 's/^aws_access_key_id = //p' %s):$(sed -n 's/^aws_secret_access_key = //p' %s)\" %sapi/whoami\n", adminFile, adminFile, demoURL)
+		}
+	}
 
 	go n.revocationLoop(bg)
 	go n.policyLoop(bg)
+	go n.gatewayLoop(bg)
 
 	// listen.addr is written last: whoever waits for it finds the node
 	// serving, its control socket open and its banner printed.
@@ -380,6 +437,7 @@ func (n *node) openStore(ctx context.Context) error {
 		if err == nil {
 			d = iam.New(iam.Config{Store: s, KEK: n.kek, Account: n.account(), Log: n.log})
 			ps = iam.NewPolicies(d)
+			ps.SetResources(n.routePols)
 			var changed int
 			if changed, err = d.Declare(ctx, declaration(n.cfg.IAM)); err == nil {
 				if changed > 0 {

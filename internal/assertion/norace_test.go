@@ -1,0 +1,5 @@
+//go:build !race
+
+package assertion
+
+const raceEnabled = false

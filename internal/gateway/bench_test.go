@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"testing"
+
+	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/authz"
+)
+
+// discardRecorder builds nothing further and keeps nothing: the benchmark
+// measures the gateway, not the audit writer (which has its own).
+type discardRecorder struct{}
+
+func (discardRecorder) Record(context.Context, *audit.Record) error { return nil }
+
+func benchUpstream(b *testing.B) *url.URL {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello")
+	}))
+	b.Cleanup(up.Close)
+	return mustURL(up.URL)
+}
+
+func benchClient(b *testing.B, url, authorization string) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	b.Cleanup(client.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", url, nil)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+}
+
+// BenchmarkGateway is one allowed request through the gateway: path and
+// host checks, routing, a bearer-token authenticator (fake), the context,
+// a decision (fake), the audit record (built, not written), an identity
+// assertion (fake) and the proxying, over real loopback connections.
+func BenchmarkGateway(b *testing.B) {
+	h := newHarness(b, Config{
+		Audit:    discardRecorder{},
+		Decider:  &allowAll{},
+		Asserter: &fakeAsserter{},
+		Routes:   []Route{{Name: "app", PathPrefix: "/app", Upstreams: []*url.URL{benchUpstream(b)}}},
+	})
+	benchClient(b, h.srv.URL+"/app/items/42?x=1", "Bearer alice")
+}
+
+// BenchmarkBareProxy is the peer: net/http/httputil's ReverseProxy alone,
+// forwarding the same request to the same kind of upstream.
+func BenchmarkBareProxy(b *testing.B) {
+	target := benchUpstream(b)
+	p := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		pr.SetURL(target)
+		pr.SetXForwarded()
+	}}
+	front := httptest.NewServer(p)
+	b.Cleanup(front.Close)
+	benchClient(b, front.URL+"/app/items/42?x=1", "Bearer alice")
+}
+
+func BenchmarkCanonicalPath(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		CanonicalPath("/app/items/42/caf%C3%A9")
+	}
+}
+
+type allowAll struct{}
+
+func (*allowAll) Decide(*Identity, string, string) authz.Decision {
+	return authz.Decision{Effect: authz.Allowed}
+}
+
+type denyAll struct{}
+
+func (*denyAll) Decide(*Identity, string, string) authz.Decision { return authz.Decision{} }
+
+// TestDecisionAllocs bounds the allocations of a request decided and
+// refused in process: checks, routing, authentication (fake), context,
+// decision (fake), audit record, refusal. The budget is what it measured
+// when written, with a little room; raise it only knowingly.
+func TestDecisionAllocs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocation counts")
+	}
+	gw, err := New(Config{
+		Account: testAccount, Audit: discardRecorder{}, Decider: &denyAll{},
+		Authenticators: []Authenticator{&fakeAuth{method: "jwt", users: map[string]Identity{"alice": user("alice")}}},
+		Routes:         []Route{{Name: "app", Upstreams: []*url.URL{mustURL("http://127.0.0.1:1")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/app/items/42", nil)
+	r.Header.Set("Authorization", "Bearer alice")
+	w := httptest.NewRecorder()
+	n := testing.AllocsPerRun(200, func() {
+		clear(w.Header())
+		w.Body.Reset()
+		gw.ServeHTTP(w, r)
+	})
+	if w.Code != 403 {
+		t.Fatalf("status %d", w.Code)
+	}
+	const budget = 45 // 42 measured
+	t.Logf("%v allocations", n)
+	if n > budget {
+		t.Errorf("%v allocations, budget %d", n, budget)
+	}
+}
