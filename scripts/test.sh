@@ -65,13 +65,27 @@ if [ -z "${ZTGATE_TEST_POSTGRES_DSN:-}" ]; then
 	PGDIR=$(mktemp -d /tmp/ztgate-test-pg.XXXXXX)
 	[ "$(id -u)" = 0 ] && chown postgres: "$PGDIR"
 	pg_run "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$PGDIR/initdb.log"
-	port=""
-	for p in $(seq 55432 55532); do
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+	# A port that looks free can be taken before the server binds it (other
+	# test runs share the machine): try a few, and show the server's log
+	# when none works.
+	started=""
+	for attempt in 1 2 3; do
+		port=""
+		for p in $(shuf -i 55432-56431 -n 50); do
+			if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then port=$p; break; fi
+		done
+		[ -n "$port" ] || continue
+		if pg_run "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start \
+			-o "-c listen_addresses=127.0.0.1 -p $port -k $PGDIR -c fsync=off -c max_connections=300" >/dev/null; then
+			started=1
+			break
+		fi
 	done
-	[ -n "$port" ] || { echo "no free port for PostgreSQL" >&2; exit 1; }
-	pg_run "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 start \
-		-o "-c listen_addresses=127.0.0.1 -p $port -k $PGDIR -c fsync=off -c max_connections=300" >/dev/null
+	if [ -z "$started" ]; then
+		echo "PostgreSQL did not start; its log:" >&2
+		cat "$PGDIR/server.log" >&2 || true
+		exit 1
+	fi
 	export ZTGATE_TEST_POSTGRES_DSN="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 	echo "PostgreSQL $("$PGBIN/postgres" --version | awk '{print $3}') on 127.0.0.1:$port"
 fi
