@@ -125,3 +125,7 @@ go test -count=1 -run 'Alloc' ./...
 # tests check that every engine decides the workload alike.
 step "bench module: vet, tidy, engines agree"
 (cd bench && go mod tidy -diff && go vet ./... && go test -count=1 -run Test ./...)
+
+# The gateway load tool (scripts/gateway-bench.sh) is a module of its own too.
+step "gateway load tool: vet, tidy"
+(cd bench/gateway && go mod tidy -diff && go vet ./...)
