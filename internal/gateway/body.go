@@ -8,9 +8,14 @@ import (
 	"time"
 )
 
-// errBodyCut is what the transport reads from a request body once the
-// exchange is over: the rest of the body is not forwarded.
-var errBodyCut = errors.New("gateway: the exchange ended before the request body was forwarded")
+var (
+	// errBodyCut is what the transport reads from a request body once
+	// the exchange is over: the rest of the body is not forwarded.
+	errBodyCut = errors.New("gateway: the exchange ended before the request body was forwarded")
+	// errSwitchBeforeBody refuses an upstream's switch of protocols
+	// before it had the whole request body.
+	errSwitchBeforeBody = errors.New("gateway: the upstream switched protocols before it had the request body")
+)
 
 // requestBody is an HTTP/1.x client's request body on its way upstream,
 // read with full duplex enabled.
@@ -29,7 +34,10 @@ var errBodyCut = errors.New("gateway: the exchange ended before the request body
 //     request on the connection;
 //   - when the handler is done ([requestBody.finish]), reads stop: one in
 //     progress is interrupted (if the connection closes after the answer)
-//     or waited for, later ones fail without reaching the client's body.
+//     or waited for, later ones fail without reaching the client's body;
+//   - a switch of protocols stops them at once, and is refused if the body
+//     has not been read to its end ([requestBody.switching]): the
+//     connection is the new protocol's from then on.
 type requestBody struct {
 	body   io.ReadCloser
 	length int64 // the declared length; -1 if unknown
@@ -39,10 +47,10 @@ type requestBody struct {
 
 	mu      sync.Mutex // guards what follows
 	n       int64      // bytes read
-	ended   bool       // body returned an error: io.EOF, or a broken connection
+	err     error      // the first error body returned: io.EOF at its end
 	inRead  bool       // a Read of body is in progress
 	closing bool       // the answer closes the connection
-	cut     bool       // finish was called: no more reads
+	cut     bool       // no more reads of body
 }
 
 var _ io.ReadCloser = (*requestBody)(nil)
@@ -56,7 +64,13 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	defer b.reading.Unlock()
 	b.mu.Lock()
 	if b.cut {
-		b.mu.Unlock()
+		defer b.mu.Unlock()
+		switch {
+		case b.err != nil:
+			return 0, b.err
+		case b.length >= 0 && b.n >= b.length:
+			return 0, io.EOF
+		}
 		return 0, errBodyCut
 	}
 	b.inRead = true
@@ -67,8 +81,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	b.mu.Lock()
 	b.inRead = false
 	b.n += int64(n)
-	if err != nil {
-		b.ended = true
+	if err != nil && b.err == nil {
+		b.err = err
 	}
 	b.mu.Unlock()
 	return n, err
@@ -78,6 +92,12 @@ func (b *requestBody) Read(p []byte) (int, error) {
 // it, possibly after the handler, but the client's body is the server's
 // to close, after the answer.
 func (b *requestBody) Close() error { return nil }
+
+// completeLocked reports whether the body has been read to its end, or as
+// far as it will ever be.
+func (b *requestBody) completeLocked() bool {
+	return b.err != nil || (b.length >= 0 && b.n >= b.length)
+}
 
 // answer is called as the head of the final answer is about to be
 // written, with its header: an answer that starts before the body has been
@@ -97,11 +117,28 @@ func (b *requestBody) answer(h http.Header) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.ended || (b.length >= 0 && b.n >= b.length) {
+	if b.completeLocked() {
 		return
 	}
 	b.closing = true
 	h.Set("Connection", "close")
+}
+
+// switching is called when the upstream switches protocols, before the
+// proxy takes the client's connection over: a read of the body from it
+// would then race the proxy's reads of the new protocol. It stops the
+// reads, and refuses the switch if the body has not been read to its end.
+func (b *requestBody) switching() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.completeLocked() {
+		return errSwitchBeforeBody
+	}
+	b.cut = true
+	return nil
 }
 
 // finish stops the reads of the body before the handler returns: when it

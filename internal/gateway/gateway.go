@@ -592,7 +592,11 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request) {
 		ErrorLog:      x.g.errorLog,
 		ErrorHandler:  x.proxyError,
 		ModifyResponse: func(res *http.Response) error {
-			if res.StatusCode != http.StatusSwitchingProtocols {
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				if err := x.body.switching(); err != nil {
+					return err
+				}
+			} else {
 				x.body.answer(res.Header)
 			}
 			// One request id, ours (the proxy adds the upstream's
@@ -626,7 +630,11 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		h.Del("Authorization")
 		h.Del("X-Amz-Security-Token")
 	}
+	// The session cookie and the sign-in pages' flow and CSRF cookies
+	// are ztgate's own: no upstream sees them.
 	stripCookie(h, SessionCookie)
+	stripCookie(h, SessionCookie+"-flow")
+	stripCookie(h, SessionCookie+"-csrf")
 
 	// The path relative to the upstream; the transport adds the
 	// upstream's base path and address.

@@ -379,7 +379,7 @@ func TestIdentityHeadersStripped(t *testing.T) {
 		"X-Webauth-User":                  "admin",
 		"X-Amz-Security-Token":            "session-token",
 		"Authorization":                   "Bearer alice",
-		"Cookie":                          "a=1; __Host-ztgate=bob; b=2",
+		"Cookie":                          "a=1; __Host-ztgate=bob; __Host-ztgate-csrf=c; b=2; __Host-ztgate-flow=f",
 		"X-Request-Id":                    "client-chosen",
 		"Forwarded":                       "for=1.2.3.4;proto=https",
 	}

@@ -439,10 +439,13 @@ func TestFullDuplex(t *testing.T) {
 	}
 }
 
-// earlyUpstream answers every request as soon as it has its head, with
-// "early", and only then reads its body: an upstream that refuses an
-// upload before reading it, or streams its answer.
-func earlyUpstream(t *testing.T) *url.URL {
+// earlyAnswer is earlyUpstream's answer.
+const earlyAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"
+
+// earlyUpstream answers every request as soon as it has its head, and only
+// then reads its body: an upstream that refuses an upload before reading
+// it, or streams its answer.
+func earlyUpstream(t *testing.T, answer string) *url.URL {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -474,7 +477,7 @@ func earlyUpstream(t *testing.T) *url.URL {
 					if err != nil {
 						return
 					}
-					if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nearly"); err != nil {
+					if _, err := io.WriteString(c, answer); err != nil {
 						return
 					}
 					if _, err := io.Copy(io.Discard, req.Body); err != nil {
@@ -495,7 +498,7 @@ func earlyUpstream(t *testing.T) *url.URL {
 func TestEarlyAnswer(t *testing.T) {
 	h := newHarness(t, Config{
 		Decider: &prefixDecider{allow: []string{appARN("/")}},
-		Routes:  []Route{{Name: "app", Upstreams: []*url.URL{earlyUpstream(t)}}},
+		Routes:  []Route{{Name: "app", Upstreams: []*url.URL{earlyUpstream(t, earlyAnswer)}}},
 	})
 	states := make(chan http.ConnState, 16)
 	front := serveGateway(t, h.gw, func(s *http.Server) {
@@ -568,6 +571,44 @@ func TestEarlyAnswer(t *testing.T) {
 	send(c, "GET /next HTTP/1.1\r\nHost: app.example\r\nAuthorization: Bearer alice\r\n\r\n")
 	receive(br)
 	h.waitRequests("app", "GET", "200", 1)
+}
+
+// TestSwitchBeforeBody: an upstream that switches protocols before it has
+// the whole request body is refused. The rest of the body would be read
+// from the connection the proxy hands over to the new protocol, racing
+// the proxy's own reads.
+func TestSwitchBeforeBody(t *testing.T) {
+	h := newHarness(t, Config{
+		Decider: &prefixDecider{allow: []string{appARN("/")}},
+		Routes: []Route{{Name: "app", Upstreams: []*url.URL{
+			earlyUpstream(t, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: test\r\n\r\n"),
+		}}},
+	})
+	c, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "POST /switch HTTP/1.1\r\nHost: app.example\r\nAuthorization: Bearer alice\r\n"+
+		"Connection: Upgrade\r\nUpgrade: test\r\nContent-Length: 10\r\n\r\nhello"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusBadGateway || !resp.Close {
+		t.Fatalf("status %d, close %v: %s", resp.StatusCode, resp.Close, body)
+	}
+	if _, err := io.WriteString(c, "world"); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("after the refusal: %q %v", b, err)
+	}
 }
 
 // TestKeepAliveAfterBody: a body the upstream read before answering (as
