@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/secret"
 )
 
 // discardRecorder builds nothing further and keeps nothing: the benchmark
@@ -123,5 +125,59 @@ func TestDecisionAllocs(t *testing.T) {
 	t.Logf("%v allocations", n)
 	if n > budget {
 		t.Errorf("%v allocations, budget %d", n, budget)
+	}
+}
+
+// BenchmarkGatewayAudit is the gateway under concurrent load (64 clients)
+// with the real audit writer in its default synchronous mode (each
+// decision's record on disk before the request goes on; records of
+// concurrent requests share an fsync) against audit off, in the same run:
+// what durable auditing costs the gateway's throughput.
+func BenchmarkGatewayAudit(b *testing.B) {
+	for _, mode := range []string{"off", "sync"} {
+		b.Run(mode, func(b *testing.B) {
+			var rec audit.Recorder = discardRecorder{}
+			if mode == "sync" {
+				kek, err := secret.GenerateKEK(rand.Reader)
+				if err != nil {
+					b.Fatal(err)
+				}
+				w, err := audit.Open(audit.Options{Dir: b.TempDir(), Node: "bench", KEK: kek, Mode: audit.Sync})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { w.Close() })
+				rec = w
+			}
+			h := newHarness(b, Config{
+				Audit:    rec,
+				Decider:  &allowAll{},
+				Asserter: &fakeAsserter{},
+				Routes:   []Route{{Name: "app", PathPrefix: "/app", Upstreams: []*url.URL{benchUpstream(b)}}},
+			})
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			b.Cleanup(client.CloseIdleConnections)
+			url := h.srv.URL + "/app/items/42?x=1"
+			b.SetParallelism(32) // 64 clients on 2 cores
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("Authorization", "Bearer alice")
+				for pb.Next() {
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						b.Errorf("status %d", resp.StatusCode)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
 	}
 }
