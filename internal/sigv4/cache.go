@@ -2,6 +2,8 @@ package sigv4
 
 import (
 	"crypto/sha256"
+	"encoding"
+	"hash/maphash"
 	"sync"
 )
 
@@ -52,21 +54,71 @@ func (c *boundedCache[K, V]) len() int {
 }
 
 // fingerprint identifies a secret in cache keys without keeping the secret
-// there, so a rotated secret never meets a key derived from the old one.
-type fingerprint [sha256.Size]byte
+// there, so that a rotated secret never meets a key derived from the old
+// one.
+//
+// It is a 64-bit maphash keyed by a random per-Verifier seed, not a
+// cryptographic digest: a SHA-256 of the secret on every request cost more
+// than the rest of the cache lookup. Collision resistance against an
+// adversary is not needed, because
+//   - the secret comes from the trusted KeyStore, never from the request,
+//     so no client chooses what is fingerprinted;
+//   - the cache key also holds the access key id, so a collision could
+//     only confuse two secrets the store has held for the same key id (a
+//     secret and its replacement);
+//   - the seed is random and never leaves the process, so no collision can
+//     be computed in advance; two distinct secrets share a fingerprint
+//     with probability about 2^-64.
+//
+// The fingerprint, like the derived key beside it, is never printed or
+// logged.
+type fingerprint uint64
 
-func secretFingerprint(s Secret) fingerprint {
-	// Copy into a stack buffer: converting the string to []byte for
-	// sha256.Sum256 would allocate for secrets longer than 32 bytes.
-	var buf [128]byte
-	if len(s.v) <= len(buf) {
-		n := copy(buf[:], s.v)
-		return sha256.Sum256(buf[:n])
-	}
-	return sha256.Sum256([]byte(s.v))
+func (v *Verifier) fingerprint(s Secret) fingerprint {
+	return fingerprint(maphash.String(v.seed, s.v))
 }
 
-type signingKeyID struct {
-	accessKeyID, date, region, service string
-	secret                             fingerprint
+// macKey is a derived signing key with its HMAC-SHA256 key blocks already
+// absorbed: the marshaled SHA-256 states after key^ipad and after
+// key^opad, as crypto/hmac keeps them. Resuming from them saves two of the
+// six SHA-256 blocks an HMAC of a string to sign costs. It is immutable
+// once made, so readers share it without locking.
+//
+// The key cache maps a SigV4 Credential value to its macKey. Once
+// parseCredential has accepted it, "AKID/DATE/REGION/SERVICE/aws4_request"
+// stands for all four parts in one string, so a lookup hashes and compares
+// one string rather than four. The entry is current only while secret
+// matches the fingerprint of the secret the KeyStore returns now; after a
+// rotation the key is derived again and replaces the stale one.
+type macKey struct {
+	secret       fingerprint
+	key          [32]byte
+	inner, outer []byte
+}
+
+func newMACKey(secret fingerprint, key [32]byte) *macKey {
+	m := &macKey{secret: secret, key: key}
+	var pad [sha256.BlockSize]byte
+	for _, p := range [...]struct {
+		b   byte
+		dst *[]byte
+	}{{0x36, &m.inner}, {0x5c, &m.outer}} {
+		for i := range pad {
+			pad[i] = p.b
+		}
+		for i, b := range key {
+			pad[i] ^= b
+		}
+		h := sha256.New()
+		h.Write(pad[:])
+		state, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+		if err != nil {
+			// crypto/sha256 digests always marshal (crypto/hmac relies
+			// on it too).
+			panic(err)
+		}
+		*p.dst = state
+	}
+	clear(pad[:])
+	return m
 }

@@ -30,7 +30,7 @@ var errChunkFormat = &Error{Code: CodeIncompleteSignature, Message: "The streami
 // chunk. decodedLength is x-amz-decoded-content-length (-1 if absent);
 // the total must match it.
 func (res *Result) ChunkReader(body io.Reader, decodedLength int64) (io.Reader, error) {
-	if !res.chain.streaming {
+	if res.chain == nil {
 		return nil, errors.New("sigv4: request does not have a streaming payload")
 	}
 	return &chunkReader{

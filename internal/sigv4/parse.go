@@ -32,7 +32,14 @@ type authorization struct {
 // absence AWS reports in the same message as missing parameters.
 func parseAuthorization(h string, hasDate bool) (authorization, *Error) {
 	var a authorization
-	alg, rest, _ := strings.Cut(strings.TrimLeft(h, " "), " ")
+	e := a.parse(h, hasDate)
+	return a, e
+}
+
+// parse is parseAuthorization filling a in place, which spares Verify
+// copying the sixteen-word result out and in again.
+func (a *authorization) parse(h string, hasDate bool) *Error {
+	alg, rest, _ := cutByte(trimLeftSpaces(h), ' ')
 	switch alg {
 	case AlgorithmV4, AlgorithmV4A:
 		a.algorithm = alg
@@ -40,26 +47,26 @@ func parseAuthorization(h string, hasDate bool) (authorization, *Error) {
 		if strings.ContainsRune(alg, '=') {
 			// Not an algorithm but a parameter, perhaps the signature:
 			// answer as for a missing algorithm, echoing it redacted.
-			return a, errIncomplete("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=" + redactAuthorization(h))
+			return errIncomplete("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. Authorization=" + redactAuthorization(h))
 		}
 		if len(alg) > 64 {
 			alg = alg[:64] + "..."
 		}
-		return a, errIncomplete("Unsupported AWS 'algorithm': '" + alg + "'")
+		return errIncomplete("Unsupported AWS 'algorithm': '" + alg + "'")
 	}
 	for rest != "" {
 		var p string
-		p, rest, _ = strings.Cut(rest, ",")
-		p = strings.Trim(p, " ")
+		p, rest, _ = cutByte(rest, ',')
+		p = trimRightSpaces(trimLeftSpaces(p))
 		if p == "" {
 			continue
 		}
-		k, val, ok := strings.Cut(p, "=")
+		k, val, ok := cutByte(p, '=')
 		if !ok {
 			if len(p) > 64 {
 				p = p[:64] + "..."
 			}
-			return a, errIncomplete("'" + p + "' not a valid key=value pair (missing equal-sign) in Authorization header: '" + redactAuthorization(h) + "'.")
+			return errIncomplete("'" + p + "' not a valid key=value pair (missing equal-sign) in Authorization header: '" + redactAuthorization(h) + "'.")
 		}
 		var dst *string
 		switch k {
@@ -73,7 +80,7 @@ func parseAuthorization(h string, hasDate bool) (authorization, *Error) {
 			continue // AWS ignores parameters it does not know
 		}
 		if *dst != "" {
-			return a, errIncomplete("Authorization header has duplicate '" + k + "' parameter. Authorization=" + redactAuthorization(h))
+			return errIncomplete("Authorization header has duplicate '" + k + "' parameter. Authorization=" + redactAuthorization(h))
 		}
 		*dst = val
 	}
@@ -91,12 +98,12 @@ func parseAuthorization(h string, hasDate bool) (authorization, *Error) {
 		missing += "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. "
 	}
 	if missing != "" {
-		return a, errIncomplete(missing + "Authorization=" + redactAuthorization(h))
+		return errIncomplete(missing + "Authorization=" + redactAuthorization(h))
 	}
 	if err := a.parseCredential(); err != nil {
-		return a, err
+		return err
 	}
-	return a, nil
+	return nil
 }
 
 // parseCredential splits the Credential value: five elements for SigV4,
@@ -106,7 +113,19 @@ func (a *authorization) parseCredential() *Error {
 	if a.algorithm == AlgorithmV4A {
 		want = 4
 	}
-	if strings.Count(a.credential, "/") != want-1 {
+	// Cut want-1 times: exactly want-1 slashes means every cut found one
+	// and none is left in the last element (which, when it is the
+	// terminator, needs no looking at).
+	var parts [5]string
+	rest := a.credential
+	cut := true
+	for i := 0; i < want-1; i++ {
+		var found bool
+		parts[i], rest, found = cutByte(rest, '/')
+		cut = cut && found
+	}
+	parts[want-1] = rest
+	if !cut || rest != terminator && strings.IndexByte(rest, '/') >= 0 {
 		shape := "keyid/date/region/service/term"
 		if want == 4 {
 			shape = "keyid/date/service/term"
@@ -116,11 +135,6 @@ func (a *authorization) parseCredential() *Error {
 			cred = cred[:256] + "..."
 		}
 		return errIncomplete("Credential must have exactly " + string(rune('0'+want)) + " slash-delimited elements, e.g. " + shape + ", got '" + cred + "'")
-	}
-	var parts [5]string
-	rest := a.credential
-	for i := 0; i < want; i++ {
-		parts[i], rest, _ = strings.Cut(rest, "/")
 	}
 	term := parts[want-1]
 	a.accessKeyID, a.date = parts[0], parts[1]
@@ -137,6 +151,32 @@ func (a *authorization) parseCredential() *Error {
 		return errIncomplete("Credential should be scoped with a valid terminator: 'aws4_request', not '" + t + "'.")
 	}
 	return nil
+}
+
+// cutByte is strings.Cut for a one-byte separator, without the general
+// Index dispatch: the Authorization header is cut a dozen times a request.
+func cutByte(s string, sep byte) (before, after string, found bool) {
+	i := strings.IndexByte(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+1:], true
+}
+
+// trimLeftSpaces is strings.TrimLeft(s, " ").
+func trimLeftSpaces(s string) string {
+	for len(s) > 0 && s[0] == ' ' {
+		s = s[1:]
+	}
+	return s
+}
+
+// trimRightSpaces is strings.TrimRight(s, " ").
+func trimRightSpaces(s string) string {
+	for len(s) > 0 && s[len(s)-1] == ' ' {
+		s = s[:len(s)-1]
+	}
+	return s
 }
 
 // scope returns the credential scope as it appears in the string to sign.

@@ -103,7 +103,7 @@ func (p *publicKey) verify(stringToSign []byte, sigHex string) bool {
 // publicKey returns the cached SigV4a public key for the credentials.
 // Derivation costs a scalar multiplication, so it is worth caching.
 func (v *Verifier) publicKey(accessKeyID string, creds *Credentials) *publicKey {
-	id := publicKeyID{accessKeyID: accessKeyID, secret: secretFingerprint(creds.Secret)}
+	id := publicKeyID{accessKeyID: accessKeyID, secret: v.fingerprint(creds.Secret)}
 	if p, ok := v.pubCache.get(id); ok {
 		return p
 	}

@@ -3,10 +3,12 @@ package sigv4
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
+	"encoding"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -53,7 +55,8 @@ type Verifier struct {
 	CacheSize int
 
 	once     sync.Once
-	keyCache *boundedCache[signingKeyID, [32]byte]
+	seed     maphash.Seed
+	keyCache *boundedCache[string, *macKey]
 	pubCache *boundedCache[publicKeyID, *publicKey]
 }
 
@@ -76,16 +79,45 @@ type Result struct {
 	// must be read through ChunkReader.
 	Streaming bool
 
-	chain chainState
+	// chain is set for a streaming payload only, so that the usual
+	// Result stays small.
+	chain *chainState
 }
 
 // chainState is what chunk verification continues from.
 type chainState struct {
-	key       [32]byte
-	seed      [32]byte
-	amzDate   string
-	scope     string
-	streaming bool
+	key     [32]byte
+	seed    [32]byte
+	amzDate string
+	scope   string
+}
+
+// newResult allocates a Result with SignedHeaders holding the request's
+// signed header names. Up to eight share the Result's allocation (with no
+// room carried for eight when four will do); more were split onto the
+// heap when the request was parsed, and are kept.
+func newResult(q *request) *Result {
+	if q.moreNames != nil {
+		return &Result{SignedHeaders: q.moreNames}
+	}
+	names := q.names[:q.nnames]
+	var res *Result
+	var room []string
+	if len(names) <= 4 {
+		b := new(struct {
+			res   Result
+			names [4]string
+		})
+		res, room = &b.res, b.names[:0:len(names)]
+	} else {
+		b := new(struct {
+			res   Result
+			names [8]string
+		})
+		res, room = &b.res, b.names[:0:len(names)]
+	}
+	res.SignedHeaders = append(room, names...)
+	return res
 }
 
 // scratch holds the per-request buffers so that verification allocates
@@ -95,12 +127,18 @@ type scratch struct {
 	sts   []byte
 	enc   []byte
 	pairs []qpair
-	h     hash.Hash
-	pad   [64]byte
-	sum   [32]byte
-	mac   [32]byte
+	// inner and outer resume a macKey's HMAC states.
+	inner, outer resumableHash
+	sum          [32]byte
+	mac          [32]byte
 
 	bodyHex [64]byte
+}
+
+// resumableHash is a SHA-256 digest that can be set to a marshaled state.
+type resumableHash interface {
+	hash.Hash
+	encoding.BinaryUnmarshaler
 }
 
 // The payload-hash literals as bytes, so the canonical request is built
@@ -113,45 +151,38 @@ var (
 var scratchPool = sync.Pool{New: func() any {
 	return &scratch{
 		canon: make([]byte, 0, 512), sts: make([]byte, 0, 256),
-		h: sha256.New(),
+		inner: sha256.New().(resumableHash), outer: sha256.New().(resumableHash),
 	}
 }}
 
-// hmacSHA256 computes HMAC-SHA256 with a 32-byte key using the pooled
-// hasher (crypto/hmac would allocate a pair of hashers per call).
-func (s *scratch) hmacSHA256(key *[32]byte, msg []byte) *[32]byte {
-	for i := range s.pad {
-		s.pad[i] = 0x36
+// hmacSHA256 computes HMAC-SHA256 of msg under k by resuming the pooled
+// hashers from k's precomputed key blocks (crypto/hmac would allocate a
+// pair of hashers per call and hash both key blocks again).
+func (s *scratch) hmacSHA256(k *macKey, msg []byte) *[32]byte {
+	// The states were marshaled by crypto/sha256 itself; like crypto/hmac,
+	// treat a refusal as the broken invariant it would be.
+	if err := s.inner.UnmarshalBinary(k.inner); err != nil {
+		panic(err)
 	}
-	for i, b := range key {
-		s.pad[i] ^= b
+	s.inner.Write(msg)
+	s.inner.Sum(s.sum[:0])
+	if err := s.outer.UnmarshalBinary(k.outer); err != nil {
+		panic(err)
 	}
-	s.h.Reset()
-	s.h.Write(s.pad[:])
-	s.h.Write(msg)
-	inner := s.h.Sum(s.sum[:0])
-	for i := range s.pad {
-		s.pad[i] = 0x5c
-	}
-	for i, b := range key {
-		s.pad[i] ^= b
-	}
-	s.h.Reset()
-	s.h.Write(s.pad[:])
-	s.h.Write(inner)
-	s.h.Sum(s.mac[:0])
+	s.outer.Write(s.sum[:])
+	s.outer.Sum(s.mac[:0])
 	return &s.mac
 }
 
 func (s *scratch) sha256Hex(dst, b []byte) []byte {
-	s.h.Reset()
-	s.h.Write(b)
-	return hex.AppendEncode(dst, s.h.Sum(s.sum[:0]))
+	sum := sha256.Sum256(b)
+	return appendHex32(dst, &sum)
 }
 
 func (v *Verifier) init() {
 	v.once.Do(func() {
-		v.keyCache = newBoundedCache[signingKeyID, [32]byte](v.CacheSize)
+		v.seed = maphash.MakeSeed()
+		v.keyCache = newBoundedCache[string, *macKey](v.CacheSize)
 		v.pubCache = newBoundedCache[publicKeyID, *publicKey](v.CacheSize)
 	})
 }
@@ -176,11 +207,58 @@ type request struct {
 	auth      authorization
 	presigned bool
 	amzDate   string
+	// known is what the header pass found for headers that are usually
+	// signed, so that the canonical headers need not look them up again.
+	known     knownValues
 	t         time.Time
 	token     string
 	regionSet string
 	expires   time.Duration
 	sig       string // hex, as sent
+	// auth.signedHeaders split as strings.Split splits it, once for the
+	// canonical headers and the Result: the usual few in names[:nnames],
+	// more than fit in moreNames. (A slice of names kept here would make
+	// every request escape to the heap.)
+	names     [8]string
+	nnames    int
+	moreNames []string
+}
+
+// splitSignedHeaders splits auth.signedHeaders into names or moreNames.
+func (q *request) splitSignedHeaders() {
+	s := q.auth.signedHeaders
+	for n := 0; ; n++ {
+		if n == len(q.names) {
+			q.moreNames = strings.Split(q.auth.signedHeaders, ";")
+			return
+		}
+		name, rest, found := cutByte(s, ';')
+		q.names[n] = name
+		if !found {
+			q.nnames = n + 1
+			return
+		}
+		s = rest
+	}
+}
+
+// signedNames returns the signed header names as strings.Split would.
+func (q *request) signedNames() []string {
+	if q.moreNames != nil {
+		return q.moreNames
+	}
+	return q.names[:q.nnames]
+}
+
+// canonicalNames returns the signed header names as the canonical request
+// lists them: each name before a ';', and what follows the last ';' only
+// when it is not empty (a trailing ';' adds no header).
+func (q *request) canonicalNames() []string {
+	names := q.signedNames()
+	if n := len(names); n > 0 && names[n-1] == "" {
+		return names[:n-1]
+	}
+	return names
 }
 
 // Verify authenticates r, whose body the caller has already read into body
@@ -189,10 +267,12 @@ type request struct {
 // *Error; any other error (from the KeyStore) is internal.
 func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	v.init()
+	var hs headerSet
+	hs.scan(r.Header)
 	var q request
 	var e *Error
-	if h := r.Header.Get("Authorization"); h != "" {
-		e = q.fromHeader(r, h, v.AllowUnsignedSessionToken)
+	if h := first(hs.authorization); h != "" {
+		e = q.fromHeaders(r, &hs, h, v.AllowUnsignedSessionToken)
 	} else if r.URL != nil && hasAuthQuery(r.URL.RawQuery) {
 		e = q.fromQuery(r)
 	} else {
@@ -230,16 +310,18 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	} else {
 		creds, err = v.Keys.Lookup(r.Context(), a.accessKeyID)
 	}
-	switch {
-	case errors.Is(err, ErrUnknownKey):
-		return nil, errInvalidToken()
-	case errors.Is(err, ErrExpiredToken):
-		return nil, newError(CodeExpiredToken, "The security token included in the request is expired")
-	case errors.Is(err, ErrKeyDisabled):
-		// AWS does not tell a deactivated key from an unknown one.
-		return nil, errInvalidToken()
-	case err != nil:
-		return nil, fmt.Errorf("sigv4: looking up access key: %w", err)
+	if err != nil {
+		switch {
+		case errors.Is(err, ErrUnknownKey):
+			return nil, errInvalidToken()
+		case errors.Is(err, ErrExpiredToken):
+			return nil, newError(CodeExpiredToken, "The security token included in the request is expired")
+		case errors.Is(err, ErrKeyDisabled):
+			// AWS does not tell a deactivated key from an unknown one.
+			return nil, errInvalidToken()
+		default:
+			return nil, fmt.Errorf("sigv4: looking up access key: %w", err)
+		}
 	}
 	if creds.SessionToken != "" || q.token != "" {
 		if subtle.ConstantTimeCompare([]byte(creds.SessionToken), []byte(q.token)) != 1 {
@@ -247,16 +329,29 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		}
 	}
 
-	// Payload hash: the header's claim, checked against the body when it
-	// is a digest; else the body's own digest.
+	// No defer: with this many returns it would not be open-coded.
 	s := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(s)
-	bodyHash := s.sha256Hex(s.bodyHex[:0], body)
-	payload := bodyHash
-	claimed := r.Header.Get("X-Amz-Content-Sha256")
+	res, e := v.verifySignature(s, r, &q, &creds, first(hs.contentSHA256), body)
+	scratchPool.Put(s)
+	if e != nil {
+		return nil, e
+	}
+	return res, nil
+}
+
+// verifySignature checks the payload hash and the signature of a request
+// whose credentials have been found.
+// claimed is the X-Amz-Content-Sha256 header.
+func (v *Verifier) verifySignature(s *scratch, r *http.Request, q *request, creds *Credentials, claimed string, body []byte) (*Result, *Error) {
+	a := &q.auth
+	// Payload hash: the header's claim, checked against the body when it
+	// is a digest; else the body's own digest. Only the two literal claims
+	// leave the body out of the signature, and only they skip hashing it.
+	var payload []byte
 	streaming := false
 	switch {
 	case claimed == "":
+		payload = s.sha256Hex(s.bodyHex[:0], body)
 	case claimed == UnsignedPayload:
 		if !v.AllowUnsignedPayload {
 			return nil, newError(CodeAccessDenied, "Unsigned payloads are not accepted.")
@@ -268,7 +363,8 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 		}
 		payload, streaming = streamingPayload, true
 	case len(claimed) == 64 && isLowerHex(claimed):
-		if claimed != string(bodyHash) {
+		payload = s.sha256Hex(s.bodyHex[:0], body)
+		if claimed != string(payload) {
 			return nil, newError(CodeContentSHA256Mismatch, "The provided 'x-amz-content-sha256' header does not match what was computed.")
 		}
 	default:
@@ -278,107 +374,104 @@ func (v *Verifier) Verify(r *http.Request, body []byte) (*Result, error) {
 	// Presigned requests rarely say how their payload was signed: try the
 	// body's digest, then the permitted alternatives. Header-signed ones
 	// have exactly one reading.
-	var ok bool
-	var chain chainState
-	tried := false
-	for _, alt := range [...]struct {
-		payload   []byte
-		skipToken bool
-	}{
-		{payload, false},
-		{unsignedPayload, false},
-		{payload, true},
-		{unsignedPayload, true},
-	} {
-		if tried && (!q.presigned ||
-			&alt.payload[0] == &unsignedPayload[0] && (!v.AllowUnsignedPayload || claimed != "") ||
-			alt.skipToken && (!v.AllowUnsignedSessionToken || q.token == "")) {
-			continue
-		}
-		tried = true
-		ok, chain, e = v.check(s, r, &q, &creds, alt.payload, alt.skipToken)
-		if e != nil {
-			return nil, e
-		}
-		if ok {
-			break
+	key, ok, e := v.check(s, r, q, creds, payload, false)
+	if e != nil {
+		return nil, e
+	}
+	if !ok && q.presigned {
+		for _, alt := range [...]struct {
+			payload   []byte
+			skipToken bool
+		}{
+			{unsignedPayload, false},
+			{payload, true},
+			{unsignedPayload, true},
+		} {
+			if &alt.payload[0] == &unsignedPayload[0] && (!v.AllowUnsignedPayload || claimed != "") ||
+				alt.skipToken && (!v.AllowUnsignedSessionToken || q.token == "") {
+				continue
+			}
+			key, ok, e = v.check(s, r, q, creds, alt.payload, alt.skipToken)
+			if e != nil {
+				return nil, e
+			}
+			if ok {
+				break
+			}
 		}
 	}
 	if !ok {
 		return nil, errMismatch()
 	}
-	res := &Result{
-		AccessKeyID:     a.accessKeyID,
-		Algorithm:       a.algorithm,
-		Region:          a.region,
-		Service:         a.service,
-		SignedHeaders:   strings.Split(a.signedHeaders, ";"),
-		Presigned:       q.presigned,
-		HasSessionToken: q.token != "",
-		Time:            q.t,
-		Streaming:       streaming,
-	}
+	// Field by field: copying a whole Result literal into the new one
+	// costs a bulk write barrier while the collector runs.
+	res := newResult(q)
+	res.AccessKeyID = a.accessKeyID
+	res.Algorithm = a.algorithm
+	res.Region = a.region
 	if a.algorithm == AlgorithmV4A {
 		res.Region = q.regionSet
 	}
+	res.Service = a.service
+	res.Presigned = q.presigned
+	res.HasSessionToken = q.token != ""
+	res.Time = q.t
+	res.Streaming = streaming
 	if streaming {
-		chain.streaming = true
-		chain.amzDate = q.amzDate
-		chain.scope = string(a.appendScope(nil))
-		res.chain = chain
+		c := &chainState{key: key.key, amzDate: q.amzDate, scope: string(a.appendScope(nil))}
+		decodeHex32(&c.seed, q.sig) // as check did
+		res.chain = c
 	}
 	return res, nil
 }
 
 // check recomputes the canonical request and string to sign for one
-// reading of the request and compares signatures.
-func (v *Verifier) check(s *scratch, r *http.Request, q *request, creds *Credentials, payload []byte, skipToken bool) (bool, chainState, *Error) {
-	var chain chainState
+// reading of the request and compares signatures. For SigV4 it returns
+// the signing key that verified.
+func (v *Verifier) check(s *scratch, r *http.Request, q *request, creds *Credentials, payload []byte, skipToken bool) (*macKey, bool, *Error) {
 	a := &q.auth
-	var hostSigned bool
-	s.canon, hostSigned = q.appendCanonicalRequest(s, s.canon[:0], r, v.S3Paths, payload, skipToken)
-	if !hostSigned {
-		return false, chain, newError(CodeSignatureDoesNotMatch, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	// The buffers are kept in locals and stored back only when they grew:
+	// storing a slice into the pooled scratch costs a write barrier while
+	// the collector runs.
+	canon, hostSigned := q.appendCanonicalRequest(s, s.canon[:0], r, v.S3Paths, payload, skipToken)
+	if cap(canon) > cap(s.canon) {
+		s.canon = canon[:0]
 	}
-	s.sts = appendStringToSign(s, s.sts[:0], a, q.amzDate, s.canon)
+	if !hostSigned {
+		return nil, false, newError(CodeSignatureDoesNotMatch, "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
+	}
+	sts := appendStringToSign(s, s.sts[:0], a, q.amzDate, canon)
+	if cap(sts) > cap(s.sts) {
+		s.sts = sts[:0]
+	}
 
 	if a.algorithm == AlgorithmV4A {
 		pub := v.publicKey(a.accessKeyID, creds)
-		return pub.verify(s.sts, q.sig), chain, nil
+		return nil, pub.verify(sts, q.sig), nil
 	}
 	var want [32]byte
-	if len(q.sig) != 64 {
-		return false, chain, nil
-	}
-	if !decodeHex32(&want, q.sig) {
-		return false, chain, nil
+	if len(q.sig) != 64 || !decodeHex32(&want, q.sig) {
+		return nil, false, nil
 	}
 	key := v.signingKey(creds, a)
-	got := s.hmacSHA256(&key, s.sts)
-	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return false, chain, nil
+	got := s.hmacSHA256(key, sts)
+	if !equal32(got, &want) {
+		return nil, false, nil
 	}
-	chain.key, chain.seed = key, want
-	return true, chain, nil
+	return key, true, nil
 }
 
-// signingKey returns the cached derived key for the credential scope.
-func (v *Verifier) signingKey(creds *Credentials, a *authorization) [32]byte {
-	id := signingKeyID{
-		accessKeyID: a.accessKeyID, date: a.date, region: a.region, service: a.service,
-		secret: secretFingerprint(creds.Secret),
-	}
-	if k, ok := v.keyCache.get(id); ok {
+// signingKey returns the cached derived key for the credential scope and
+// the secret as the KeyStore gave it.
+func (v *Verifier) signingKey(creds *Credentials, a *authorization) *macKey {
+	fp := v.fingerprint(creds.Secret)
+	if k, ok := v.keyCache.get(a.credential); ok && k.secret == fp {
 		return k
 	}
-	k := DeriveSigningKey(creds.Secret, a.date, a.region, a.service)
-	// Clone: the id's strings point into the request, which the cache
-	// must not keep alive.
-	id.accessKeyID = strings.Clone(id.accessKeyID)
-	id.date = strings.Clone(id.date)
-	id.region = strings.Clone(id.region)
-	id.service = strings.Clone(id.service)
-	v.keyCache.put(id, k)
+	k := newMACKey(fp, DeriveSigningKey(creds.Secret, a.date, a.region, a.service))
+	// Clone: the credential points into the request, which the cache must
+	// not keep alive.
+	v.keyCache.put(strings.Clone(a.credential), k)
 	return k
 }
 
@@ -402,7 +495,7 @@ func (q *request) appendCanonicalRequest(s *scratch, dst []byte, r *http.Request
 	}
 	dst = s.appendCanonicalQuery(dst, raw, skip1, skip2)
 	dst = append(dst, '\n')
-	dst, hostSigned := appendCanonicalHeaders(dst, r, q.auth.signedHeaders)
+	dst, hostSigned := appendCanonicalHeaders(dst, r, q.canonicalNames(), &q.known)
 	dst = append(dst, '\n')
 	dst = append(dst, q.auth.signedHeaders...)
 	dst = append(dst, '\n')
@@ -420,18 +513,68 @@ func appendStringToSign(s *scratch, dst []byte, a *authorization, amzDate string
 	return s.sha256Hex(dst, canon)
 }
 
-// decodeHex32 decodes 64 hex digits without the []byte conversion
-// hex.Decode would need.
-func decodeHex32(dst *[32]byte, s string) bool {
-	for i := range dst {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		dst[i] = hi<<4 | lo
+// equal32 reports whether a and b are equal in time independent of their
+// contents, as subtle.ConstantTimeCompare does, a word rather than a byte
+// at a time: every difference is folded into one word with no branch, and
+// only the final answer is tested.
+func equal32(a, b *[32]byte) bool {
+	var d uint64
+	for i := 0; i < 32; i += 8 {
+		d |= binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:])
 	}
-	return true
+	return d == 0
+}
+
+// headerSet holds the headers Verify reads whatever the request signs,
+// found in one pass over the header map. Separate lookups cost more: the
+// security token, usually absent, must also be sought under every other
+// spelling, which takes a pass of its own.
+type headerSet struct {
+	// What http.Header.Get reads: the values under the canonical key.
+	authorization, amzDate, date, contentSHA256 []string
+	known                                       knownValues
+	// The security token's values as headerValues finds them: under the
+	// canonical key if it is present, else under any spelling.
+	token                 []string
+	tokenKey, tokenFolded bool
+}
+
+func (hs *headerSet) scan(h http.Header) {
+	var folded []string
+	for k, vs := range h {
+		switch k {
+		case "Authorization":
+			hs.authorization = vs
+		case "X-Amz-Date":
+			hs.amzDate = vs
+			hs.known.amzDate, hs.known.amzDateKey = vs, true
+		case "Date":
+			hs.date = vs
+		case "X-Amz-Content-Sha256":
+			hs.contentSHA256 = vs
+		case "Content-Type":
+			hs.known.contentType, hs.known.contentTypeKey = vs, true
+		case "X-Amz-Security-Token":
+			hs.token, hs.tokenKey = vs, true
+		default:
+			// As in headerValues: only keys at least as long as the
+			// ASCII name can fold to it.
+			if !hs.tokenFolded && len(k) >= len("x-amz-security-token") && strings.EqualFold(k, "x-amz-security-token") {
+				folded, hs.tokenFolded = vs, true
+			}
+		}
+	}
+	if !hs.tokenKey {
+		hs.token = folded
+	}
+}
+
+// first is http.Header.Get's answer from a key's values.
+func first(vs []string) string {
+	if len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
 }
 
 func isLowerHex(s string) bool {
@@ -446,17 +589,28 @@ func isLowerHex(s string) bool {
 
 // fromHeader reads the Authorization-header flavour.
 func (q *request) fromHeader(r *http.Request, h string, allowUnsignedToken bool) *Error {
-	q.amzDate = r.Header.Get("X-Amz-Date")
-	date := r.Header.Get("Date")
-	a, e := parseAuthorization(h, q.amzDate != "" || date != "")
-	if e != nil {
+	var hs headerSet
+	hs.scan(r.Header)
+	return q.fromHeaders(r, &hs, h, allowUnsignedToken)
+}
+
+// fromHeaders is fromHeader with the headers already gathered.
+func (q *request) fromHeaders(r *http.Request, hs *headerSet, h string, allowUnsignedToken bool) *Error {
+	q.amzDate = first(hs.amzDate)
+	q.known = hs.known
+	date := ""
+	if q.amzDate == "" {
+		date = first(hs.date)
+	}
+	if e := q.auth.parse(h, q.amzDate != "" || date != ""); e != nil {
 		return e
 	}
-	q.auth = a
+	a := &q.auth
+	q.splitSignedHeaders()
 	q.sig = a.signature
 	if q.amzDate != "" {
-		t, err := time.Parse(amzDateFormat, q.amzDate)
-		if err != nil {
+		t, ok := parseAmzDate(q.amzDate)
+		if !ok {
 			return errIncomplete("Date must be in ISO-8601 'basic format'. Got '" + clip(q.amzDate) + "'. See http://en.wikipedia.org/wiki/ISO_8601")
 		}
 		q.t = t
@@ -468,7 +622,7 @@ func (q *request) fromHeader(r *http.Request, h string, allowUnsignedToken bool)
 		q.t = t.UTC()
 		q.amzDate = q.t.Format(amzDateFormat)
 	}
-	if vs := headerValues(r.Header, "x-amz-security-token"); len(vs) > 0 {
+	if vs := hs.token; len(vs) > 0 {
 		q.token = vs[0]
 		if len(vs) > 1 || !q.signs("x-amz-security-token") && !allowUnsignedToken {
 			return errMismatch()
@@ -484,9 +638,7 @@ func (q *request) fromHeader(r *http.Request, h string, allowUnsignedToken bool)
 
 // signs reports whether name is among the signed headers.
 func (q *request) signs(name string) bool {
-	for rest := q.auth.signedHeaders; rest != ""; {
-		var n string
-		n, rest, _ = strings.Cut(rest, ";")
+	for _, n := range q.canonicalNames() {
 		if strings.EqualFold(n, name) {
 			return true
 		}
@@ -540,8 +692,9 @@ func (q *request) fromQuery(r *http.Request) *Error {
 		return e
 	}
 	q.auth, q.sig, q.amzDate, q.token = a, a.signature, fields[2], fields[6]
-	t, err := time.Parse(amzDateFormat, q.amzDate)
-	if err != nil {
+	q.splitSignedHeaders()
+	t, ok := parseAmzDate(q.amzDate)
+	if !ok {
 		return errIncomplete("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
 	}
 	q.t = t
