@@ -2,6 +2,7 @@ package iam
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -182,7 +183,7 @@ func declaredRefs(d Declaration, refs func(Attachments) Attachments) []string {
 }
 
 func putAny(ctx context.Context, tx store.Tx, kind, key string, v any) error {
-	b, err := jsonMarshal(v)
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

@@ -922,8 +922,6 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, user, id string) error 
 	return err
 }
 
-var jsonMarshal = json.Marshal
-
 // awsError wraps sentinel with AWS's sentence for the client, which the
 // API handler shows after the sentinel's text.
 func awsError(sentinel error, format string, a ...any) error {

@@ -96,6 +96,9 @@ type Claims struct {
 	Issued      time.Time
 	Expires     time.Time
 	Role        *RoleSession
+	// Packed is the size of the sealed facts when issued (0 when opened):
+	// what PackedPolicySize reports as a share of MaxPacked.
+	Packed int
 }
 
 // wire is Claims as sealed. Short names keep tokens short; the secret is a
@@ -212,6 +215,7 @@ func (t *Tokens) Issue(g Grant) (Claims, string, error) {
 		clear(plain)
 		return Claims{}, "", fmt.Errorf("%w: %d bytes, at most %d", ErrPackedTooLarge, len(plain), MaxPacked)
 	}
+	c.Packed = len(plain)
 	sealed, err := secret.Seal(t.kek, plain, aad)
 	clear(plain)
 	if err != nil {

@@ -547,7 +547,7 @@ func (h *Handler) issueRole(c *exchange, name string, role iam.Role, rs *session
 	}
 	var packed *int
 	if rs.Policy != "" || len(rs.PolicyARNs) > 0 || len(rs.Tags) > 0 {
-		n := (len(rs.Policy) + 64*len(rs.PolicyARNs) + tagBytes(rs.Tags)) * 100 / session.MaxPacked
+		n := claims.Packed * 100 / session.MaxPacked
 		packed = &n
 	}
 	expiration := claims.Expires.Format(time.RFC3339)
@@ -584,14 +584,6 @@ func (h *Handler) issueRole(c *exchange, name string, role iam.Role, rs *session
 		Xmlns: xmlns, Credentials: cred, AssumedRoleUser: user, PackedPolicySize: packed,
 		SourceIdentity: rs.SourceIdentity, RequestID: c.id,
 	})
-}
-
-func tagBytes(m map[string]string) int {
-	n := 0
-	for k, v := range m {
-		n += len(k) + len(v)
-	}
-	return n
 }
 
 func audience(t *webidentity.Token) string {
