@@ -29,9 +29,11 @@ import (
 	"github.com/ztgate/ztgate/internal/sigv4"
 )
 
-// Users finds the user an access key belongs to.
+// Users finds the user an access key belongs to, and records the key's
+// use.
 type Users interface {
 	UserOfKey(ctx context.Context, accessKeyID string) (iam.User, error)
+	RecordKeyUse(ctx context.Context, accessKeyID, service, region string)
 }
 
 var _ Users = (*iam.Directory)(nil)
@@ -136,6 +138,7 @@ func (a *Authenticator) Authenticate(r *http.Request, body []byte) (*Caller, err
 		}
 		c.ARN, c.ID, c.Account, c.UserName = u.ARN(), u.ID, u.Account, u.Name
 		c.Tags = tagMap(u.Tags)
+		a.users.RecordKeyUse(r.Context(), res.AccessKeyID, res.Service, res.Region)
 	}
 	c.Principal = authz.ParsePrincipal(c.ARN)
 	c.fill(r)

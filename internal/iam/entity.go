@@ -916,6 +916,9 @@ func (d *Directory) DeleteAccessKey(ctx context.Context, user, id string) error 
 		if user != "" && k.User != user {
 			return awsError(ErrNoSuchEntity, "The Access Key with id %s cannot be found.", clip(id))
 		}
+		if _, err := tx.Delete(ctx, KindKeyUse, id); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		_, err = tx.Delete(ctx, KindAccessKey, id)
 		return err
 	})

@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/secret"
@@ -41,6 +42,7 @@ const Partition = "zt"
 const (
 	KindUser      = "iam-user"
 	KindAccessKey = "iam-access-key"
+	KindKeyUse    = "iam-access-key-use" // when, where and for what a key was last used
 	KindGroup     = "iam-group"
 	KindRole      = "iam-role"
 	KindPolicy    = "iam-policy"
@@ -119,6 +121,9 @@ type Directory struct {
 	clock   func() time.Time
 	rand    io.Reader
 	log     *slog.Logger
+
+	usesMu sync.Mutex
+	uses   map[string]time.Time // when this node last recorded each key's use
 }
 
 var _ sigv4.KeyStore = (*Directory)(nil)

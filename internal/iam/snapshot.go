@@ -255,4 +255,8 @@ func (p *Policies) Run(ctx context.Context) error {
 	}
 }
 
-func isIAM(kind string) bool { return strings.HasPrefix(kind, "iam-") && kind != KindAccessKey }
+// isIAM reports the kinds the policy snapshot is built from: not access
+// keys nor their last use, which change without changing any decision.
+func isIAM(kind string) bool {
+	return strings.HasPrefix(kind, "iam-") && kind != KindAccessKey && kind != KindKeyUse
+}

@@ -195,6 +195,10 @@ var denied = []struct {
 		_, err := c.ListAccessKeys(ctx, &iamsdk.ListAccessKeysInput{})
 		return err
 	}},
+	{"GetAccessKeyLastUsed", false, arnOf("user", "*"), func(ctx context.Context, c *iamsdk.Client) error {
+		_, err := c.GetAccessKeyLastUsed(ctx, &iamsdk.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIAGHOSTGHOSTGHOST2")}) // AccessDenied, not NoSuchEntity
+		return err
+	}},
 	{"SimulatePrincipalPolicy", false, arnOf("user", "admin"), func(ctx context.Context, c *iamsdk.Client) error {
 		_, err := c.SimulatePrincipalPolicy(ctx, &iamsdk.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String(arnOf("user", "admin")), ActionNames: []string{"s3:GetObject"}})
 		return err

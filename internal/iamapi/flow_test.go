@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	iamsdk "github.com/aws/aws-sdk-go-v2/service/iam"
@@ -138,6 +139,13 @@ func TestFlow(t *testing.T) {
 				t.Fatalf("%+v %v", out, err)
 			}
 		}},
+		{"GetAccessKeyLastUsed of a key never used", false, "", func(t *testing.T) {
+			out, err := admin.GetAccessKeyLastUsed(ctx, &iamsdk.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(aliceKey)})
+			if err != nil || aws.ToString(out.UserName) != "alice" || out.AccessKeyLastUsed == nil ||
+				aws.ToString(out.AccessKeyLastUsed.ServiceName) != "N/A" || aws.ToString(out.AccessKeyLastUsed.Region) != "N/A" || out.AccessKeyLastUsed.LastUsedDate != nil {
+				t.Fatalf("%+v %v", out, err)
+			}
+		}},
 		{"alice may do nothing yet", false, "", func(t *testing.T) {
 			_, err := e.sdk(t, alice).GetUser(ctx, &iamsdk.GetUserInput{})
 			code, msg, status := apiError(t, err)
@@ -147,6 +155,14 @@ func TestFlow(t *testing.T) {
 			}
 			if r := e.last(t); r.ZTGate.Decision != audit.ImplicitDeny || r.ErrorCode != "AccessDenied" {
 				t.Errorf("record %+v", r)
+			}
+			// A refused call was still signed with the key: it counts as
+			// its use, as on AWS.
+			out, err := admin.GetAccessKeyLastUsed(ctx, &iamsdk.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(aliceKey)})
+			if err != nil || out.AccessKeyLastUsed == nil || aws.ToString(out.AccessKeyLastUsed.ServiceName) != "iam" ||
+				aws.ToString(out.AccessKeyLastUsed.Region) != "us-east-1" || out.AccessKeyLastUsed.LastUsedDate == nil ||
+				time.Since(*out.AccessKeyLastUsed.LastUsedDate) > time.Minute {
+				t.Fatalf("after use: %+v %v", out, err)
 			}
 		}},
 		{"CreatePolicy", true, "", func(t *testing.T) {

@@ -191,6 +191,8 @@ var ops = byAction([]*op{
 		params: []param{pUserNameSelf, pAccessKeyID, {name: "Status", required: true, check: keyStatus, usage: "Active or Inactive"}}},
 	{action: "DeleteAccessKey", write: true, arg: "AccessKeyId", run: (*call).deleteAccessKey, short: "Delete an access key",
 		params: []param{pUserNameSelf, pAccessKeyID}},
+	{action: "GetAccessKeyLastUsed", arg: "AccessKeyId", run: (*call).getAccessKeyLastUsed, result: newT[accessKeyLastUsedResult], short: "Tell when, for which service and in which region an access key was last used",
+		params: []param{pAccessKeyID}},
 	{action: "ListAccessKeys", arg: "UserName", run: (*call).listAccessKeys, result: newT[accessKeysResult], short: "List a user's access keys", paged: true,
 		params: paged(pUserNameSelf)},
 

@@ -191,6 +191,32 @@ func (c *call) deleteAccessKey() (any, error) {
 	return nil, c.h.dir.DeleteAccessKey(c.ctx, u.Name, c.get("AccessKeyId"))
 }
 
+// getAccessKeyLastUsed is authorized on the key owner's ARN. For a key
+// that does not exist it is authorized on every user of the account
+// (user/*), so that only who may read any user's keys learns that a key
+// id is unknown.
+func (c *call) getAccessKeyLastUsed() (any, error) {
+	id := c.get("AccessKeyId")
+	owner, use, err := c.h.dir.AccessKeyLastUsed(c.ctx, id)
+	if err != nil && !errors.Is(err, iam.ErrNoSuchEntity) {
+		return nil, err
+	}
+	if err != nil {
+		if aerr := c.authorize(iam.User{Name: "*", Account: c.h.dir.Account()}.ARN(), typeUser); aerr != nil {
+			return nil, aerr
+		}
+		return nil, err
+	}
+	if _, err := c.authUser(owner); err != nil {
+		return nil, err
+	}
+	out := accessKeyLastUsedResult{UserName: owner, AccessKeyLastUsed: accessKeyLastUsedXML{ServiceName: "N/A", Region: "N/A"}}
+	if use != nil {
+		out.AccessKeyLastUsed = accessKeyLastUsedXML{LastUsedDate: timestamp(use.Date), ServiceName: use.Service, Region: use.Region}
+	}
+	return out, nil
+}
+
 func (c *call) listAccessKeys() (any, error) {
 	name, err := c.userName()
 	if err != nil {

@@ -186,6 +186,19 @@ type accessKeysResult struct {
 	Marker            string                 `xml:"Marker,omitempty" json:"Marker,omitempty"`
 }
 
+// accessKeyLastUsedXML is a key's last use; AWS answers N/A for the
+// service and region of a key never used, and no date.
+type accessKeyLastUsedXML struct {
+	LastUsedDate string `xml:"LastUsedDate,omitempty" json:"LastUsedDate,omitempty"`
+	ServiceName  string `xml:"ServiceName" json:"ServiceName"`
+	Region       string `xml:"Region" json:"Region"`
+}
+
+type accessKeyLastUsedResult struct {
+	UserName          string               `xml:"UserName" json:"UserName"`
+	AccessKeyLastUsed accessKeyLastUsedXML `xml:"AccessKeyLastUsed" json:"AccessKeyLastUsed"`
+}
+
 // roleLastUsedXML is empty: ztgate does not track when a role was last
 // used, and AWS returns the element empty for a role never used.
 type roleLastUsedXML struct{}

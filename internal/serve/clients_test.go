@@ -342,6 +342,19 @@ func TestAWSCLIFlow(t *testing.T) {
 	admin.fails([]string{"NoSuchEntity"}, "iam", "get-role-policy", "--role-name", "deployer", "--policy-name", "bad")
 	admin.fails([]string{"NoSuchEntity"}, "iam", "get-role", "--role-name", "broken")
 
+	// The key's first use is on record: its service, region and time.
+	var used struct {
+		UserName          string
+		AccessKeyLastUsed struct{ LastUsedDate, ServiceName, Region string }
+	}
+	admin.ok(&used, "iam", "get-access-key-last-used", "--access-key-id", aliceKey)
+	if u := used.AccessKeyLastUsed; used.UserName != "alice" || u.ServiceName != "sts" || u.Region != "us-east-1" || u.LastUsedDate == "" {
+		t.Fatalf("get-access-key-last-used: %+v", used)
+	}
+	if d, err := time.Parse(time.RFC3339, used.AccessKeyLastUsed.LastUsedDate); err != nil || time.Since(d) > 5*time.Minute || time.Since(d) < -time.Minute {
+		t.Errorf("last used %q: %v", used.AccessKeyLastUsed.LastUsedDate, err)
+	}
+
 	// A deactivated key is refused from its next request on, as AWS
 	// refuses it: InvalidClientTokenId, as for a key that does not exist.
 	admin.ok(nil, "iam", "update-access-key", "--user-name", "alice", "--access-key-id", aliceKey, "--status", "Inactive")

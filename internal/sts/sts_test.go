@@ -45,6 +45,8 @@ func (fakeIAM) Lookup(_ context.Context, id string) (sigv4.Credentials, error) {
 	return sigv4.Credentials{}, sigv4.ErrUnknownKey
 }
 
+func (fakeIAM) RecordKeyUse(context.Context, string, string, string) {}
+
 func (fakeIAM) UserOfKey(_ context.Context, id string) (iam.User, error) {
 	if id == activeKey {
 		return alice, nil
