@@ -296,19 +296,34 @@ func (w *Writer) Record(ctx context.Context, r *Record) error { return w.Append(
 // syncing the log, every Append fails: the log cannot be trusted to hold
 // what follows.
 func (w *Writer) Append(ctx context.Context, r *Record) error {
-	c, err := prepare(r, w.o.Clock(), w.o.Node, w.o.Region)
+	wait, err := w.Submit(ctx, r)
 	if err != nil {
 		return err
+	}
+	return wait(ctx)
+}
+
+// Submit queues a record as Append does, and returns at once (or when
+// there is room in the queue) with a function that waits until the
+// record is on disk and returns Append's error. In Async mode the
+// function returns nil at once. Whoever acts on the record before its
+// wait returns must not let the effect of that action out before it does:
+// the gateway forwards a safe request (GET) meanwhile, but holds the
+// answer until the record is durable.
+func (w *Writer) Submit(ctx context.Context, r *Record) (func(context.Context) error, error) {
+	c, err := prepare(r, w.o.Clock(), w.o.Node, w.o.Region)
+	if err != nil {
+		return nil, err
 	}
 	bp := w.bufs.Get().(*[]byte)
 	data, err := appendRecord((*bp)[:0], &c)
 	if err != nil {
 		w.bufs.Put(bp)
-		return fmt.Errorf("audit: encode record: %w", err)
+		return nil, fmt.Errorf("audit: encode record: %w", err)
 	}
 	if len(data) > MaxRecordSize {
 		w.bufs.Put(bp)
-		return fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, len(data), MaxRecordSize)
+		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrTooLarge, len(data), MaxRecordSize)
 	}
 	*bp = data
 	// Once queued, the buffer is the writer's, until the record is written.
@@ -318,11 +333,13 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 		switch {
 		case w.closed:
 			w.mu.Unlock()
-			return ErrClosed
+			w.bufs.Put(bp)
+			return nil, ErrClosed
 		case w.err != nil:
 			err := w.err
 			w.mu.Unlock()
-			return err
+			w.bufs.Put(bp)
+			return nil, err
 		}
 		b := w.cur
 		if len(b.entries) < w.o.QueueSize {
@@ -333,21 +350,30 @@ func (w *Writer) Append(ctx context.Context, r *Record) error {
 			default:
 			}
 			if w.o.Mode == Async {
-				return nil
+				return durable, nil
 			}
-			select {
-			case <-b.done:
-				return b.err
-			case <-ctx.Done():
-				return ctx.Err()
-			}
+			return b.wait, nil
 		}
 		w.mu.Unlock()
 		select {
 		case <-b.taken:
 		case <-ctx.Done():
-			return ctx.Err()
+			w.bufs.Put(bp)
+			return nil, ctx.Err()
 		}
+	}
+}
+
+// durable is the wait of a record that needs none.
+func durable(context.Context) error { return nil }
+
+// wait waits until the batch is on disk, or failed.
+func (b *batch) wait(ctx context.Context) error {
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -130,9 +130,10 @@ func TestDecisionAllocs(t *testing.T) {
 
 // BenchmarkGatewayAudit is the gateway under concurrent load (64 clients)
 // with the real audit writer in its default synchronous mode (each
-// decision's record on disk before the request goes on; records of
-// concurrent requests share an fsync) against audit off, in the same run:
-// what durable auditing costs the gateway's throughput.
+// decision's record on disk before the answer goes out; a GET is
+// forwarded meanwhile; records of concurrent requests share an fsync)
+// against audit off, in the same run: what durable auditing costs the
+// gateway's throughput.
 func BenchmarkGatewayAudit(b *testing.B) {
 	for _, mode := range []string{"off", "sync"} {
 		b.Run(mode, func(b *testing.B) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bufio"
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
@@ -252,7 +253,17 @@ func (x *exchange) serve(w http.ResponseWriter, r *http.Request) *Refusal {
 	d := g.decider.Decide(id, action, resource)
 	allowed := d.Effect == authz.Allowed
 	reportOnly := !allowed && rt.ReportOnly
-	if err := g.audit.Record(r.Context(), x.decisionRecord(r, action, resource, d, reportOnly)); err != nil {
+	// The decision's record is durable before anything of the answer goes
+	// out. A safe request that will be forwarded overlaps the disk's wait
+	// with the upstream's: it goes on at once, and its answer is held.
+	rec := x.decisionRecord(r, action, resource, d, reportOnly)
+	var wait func(context.Context) error
+	if sub, ok := g.audit.(submitter); ok && (allowed || reportOnly) && safeMethod(r.Method) {
+		wait, err = sub.Submit(r.Context(), rec)
+	} else {
+		err = g.audit.Record(r.Context(), rec)
+	}
+	if err != nil {
 		g.log.Error("gateway: auditing a decision failed; refusing the request", "route", rt.Name, "err", err, "request_id", x.rid)
 		return refuseAudit
 	}
@@ -272,9 +283,17 @@ func (x *exchange) serve(w http.ResponseWriter, r *http.Request) *Refusal {
 		a, err := g.asserter.Assert(id, &rt.Route)
 		if err != nil {
 			g.log.Error("gateway: signing the identity assertion failed", "route", rt.Name, "err", err, "request_id", x.rid)
+			if wait != nil && wait(r.Context()) != nil {
+				return refuseAudit
+			}
 			return refuseInternal
 		}
 		x.assertion = a
+	}
+	if wait != nil {
+		hw := &heldWriter{ResponseWriter: w, x: x, ctx: r.Context(), wait: wait}
+		defer hw.release() // an answer that wrote nothing still waits
+		w = hw
 	}
 	x.forward(w, r)
 	return nil
