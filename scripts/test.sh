@@ -34,7 +34,8 @@ missing=()
 pg_bindir >/dev/null || missing+=(postgresql)
 command -v gcc >/dev/null || missing+=(gcc) # the race detector needs cgo
 command -v aws >/dev/null || missing+=(awscli) # real-client tests
-command -v curl >/dev/null || missing+=(curl)  # curl --aws-sigv4
+command -v curl >/dev/null || missing+=(curl)  # curl --aws-sigv4, curl --cert
+command -v openssl >/dev/null || missing+=(openssl) # openssl s_client through the TLS listener
 # boto3 from Debian, for the Python SDK tests: the tests run /usr/bin/python3.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import boto3' 2>/dev/null || missing+=(python3-boto3)
 command -v chromium >/dev/null || missing+=(chromium) # headless browser tests (sign-in, passkeys)
@@ -91,7 +92,7 @@ if [ -z "${ZTGATE_TEST_POSTGRES_DSN:-}" ]; then
 fi
 # Tests that need PostgreSQL, the AWS CLI, boto3 or Chromium fail, rather than skip,
 # when it is missing.
-export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1 ZTGATE_REQUIRE_BOTO3=1 ZTGATE_REQUIRE_CHROMIUM=1
+export ZTGATE_REQUIRE_POSTGRES=1 ZTGATE_REQUIRE_AWSCLI=1 ZTGATE_REQUIRE_BOTO3=1 ZTGATE_REQUIRE_CHROMIUM=1 ZTGATE_REQUIRE_TLS_TOOLS=1
 export ZTGATE_CONFORMANCE_DIR="${ZTGATE_CONFORMANCE_DIR:-$(cd .. && pwd)/shared/conformance}"
 
 # --- static checks -------------------------------------------------------------

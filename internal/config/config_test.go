@@ -423,11 +423,22 @@ func TestValidate(t *testing.T) {
 		}, `gateway.routes[0].upstreams[0]: must be an absolute http or https URL without user information`},
 		{"gateway auth", func(c *Config) {
 			c.Gateway.Routes = []Route{{Name: "a", PathPrefix: "/", Upstreams: []string{"http://x"}, Auth: []string{"sigv5"}}}
-		}, `gateway.routes[0].auth[0]: "sigv5" is not one of session, sigv4, jwt (did you mean "sigv4"?)`},
+		}, `gateway.routes[0].auth[0]: "sigv5" is not one of session, sigv4, jwt, mtls (did you mean "sigv4"?)`},
 		{"gateway duplicate place", func(c *Config) {
 			c.Gateway.Routes = []Route{{Name: "a", Host: "x", PathPrefix: "/p", Upstreams: []string{"http://x"}}, {Name: "b", Host: "x", PathPrefix: "/p/", Upstreams: []string{"http://x"}}}
 		}, `gateway.routes[1].path_prefix: host and path prefix are already those of gateway.routes[0]`},
 		{"gateway proxies", func(c *Config) { c.Gateway.TrustedProxies = "10.0.0.0/8, nope" }, `gateway.trusted_proxies: "nope" is not an address or CIDR prefix`},
+		{"ca and tls listener", func(c *Config) {
+			c.CA.TrustDomain = "prod.example-corp.org"
+			c.Gateway.TLS = GatewayTLS{Listen: "127.0.0.1:8443", Names: "gw.example.org, 10.0.0.5"}
+		}, ""},
+		{"trust domain case", func(c *Config) { c.CA.TrustDomain = "Example.org" }, `ca.trust_domain: "Example.org" may hold only lowercase letters, digits, dots, hyphens and underscores`},
+		{"trust domain empty", func(c *Config) { c.CA.TrustDomain = "" }, `ca.trust_domain: must be 1 to 255 characters`},
+		{"svid ttl above max", func(c *Config) { c.CA.SVIDTTL = Duration(48 * time.Hour) }, `ca.svid_ttl: must be from 1m to 24h, got 48h`},
+		{"ca import half", func(c *Config) { c.CA.ImportCert = "ca.pem" }, `ca.import_cert_file: import_cert_file and import_key_file go together`},
+		{"tls listen", func(c *Config) { c.Gateway.TLS.Listen = "8443" }, `gateway.tls.listen: "8443" is not host:port (did you mean ":8443"?)`},
+		{"tls names", func(c *Config) { c.Gateway.TLS.Names = "localhost, *.example.org" }, `gateway.tls.names: "*.example.org" must be a lowercase DNS name or an IP address`},
+		{"tls cert half", func(c *Config) { c.Gateway.TLS.KeyFile = "k.pem" }, `gateway.tls.cert_file: cert_file and key_file go together`},
 		{"listen any interface", func(c *Config) { c.Listen = ":0" }, ""},
 		{"listen ipv6", func(c *Config) { c.Listen = "[::1]:8080" }, ""},
 		{"listen no port", func(c *Config) { c.Listen = "localhost" }, `listen: "localhost" is not host:port`},

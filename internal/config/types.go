@@ -19,6 +19,16 @@ type Config struct {
 	IAM     IAM     `yaml:"iam" doc:"IAM users, groups, roles and customer-managed policies declared in this file, so that they are reviewed and versioned with it. Each list is empty by default. Names are unique within their list, compared without case as AWS compares them."`
 	Gateway Gateway `yaml:"gateway" doc:"The identity-aware gateway on the main listener: requests whose host and path match a route are authenticated, decided by policy on every request and forwarded to the route's upstreams."`
 	STS     STS     `yaml:"sts" doc:"The Security Token Service, which issues temporary credentials."`
+	CA      CA      `yaml:"ca" doc:"ztgate's certificate authority: workload identities (SPIFFE X.509-SVIDs and JWT-SVIDs), device certificates and the gateway's TLS certificate."`
+}
+
+// CA configures the certificate authority.
+type CA struct {
+	TrustDomain string   `yaml:"trust_domain" default:"ztgate.local" doc:"The SPIFFE trust domain: workloads are spiffe://TRUST_DOMAIN/PATH. Lowercase letters, digits, dots, hyphens and underscores. Fixed once the CA exists: changing it later is refused at start."`
+	SVIDTTL     Duration `yaml:"svid_ttl" default:"1h" doc:"Default lifetime of X.509-SVIDs and JWT-SVIDs; agents renew them at half-life. From 1m to max_ttl."`
+	MaxTTL      Duration `yaml:"max_ttl" default:"24h" doc:"Longest lifetime the CA gives any leaf certificate, whatever is asked. From 1m to 8760h."`
+	ImportCert  string   `yaml:"import_cert_file" doc:"PEM certificate (and chain) of an existing CA to sign with, instead of generating a root at first start (with import_key_file). Read at first start only."`
+	ImportKey   string   `yaml:"import_key_file" doc:"PEM private key of import_cert_file."`
 }
 
 // Node names this process among the nodes that share a store.
@@ -173,6 +183,15 @@ type Gateway struct {
 	Sessions       Sessions           `yaml:"sessions" doc:"People's sign-in sessions: server-side records behind the __Host-ztgate cookie, revocable at once on every node."`
 	Providers      []IdentityProvider `yaml:"identity_providers" doc:"OpenID Connect providers people sign in with (authorization code with PKCE), besides local users. Register https://HOST/.ztgate/oidc/callback/NAME as a redirect URI for each gateway host, and https://HOST/.ztgate/oidc/backchannel/NAME for back-channel logout."`
 	AssertionTTL   Duration           `yaml:"assertion_ttl" default:"5m" doc:"Lifetime of the signed identity assertion (ES256 JWT in X-Ztgate-Assertion) given to upstreams, from 30s to 1h; the keys are served at /.well-known/ztgate/jwks.json."`
+	TLS            GatewayTLS         `yaml:"tls" doc:"A TLS listener for the gateway (HTTPS), where workloads and devices authenticate with client certificates from ztgate's CA (mutual TLS, route auth mtls)."`
+}
+
+// GatewayTLS configures the gateway's TLS listener.
+type GatewayTLS struct {
+	Listen   string `yaml:"listen" doc:"Address of the TLS listener, host:port (127.0.0.1:8443); empty: no TLS listener."`
+	Names    string `yaml:"names" default:"localhost, 127.0.0.1" doc:"DNS names and IP addresses, separated by commas, of the listener's certificate, issued by ztgate's CA and renewed before it expires (unless cert_file is set)."`
+	CertFile string `yaml:"cert_file" doc:"PEM certificate chain to serve instead of one from ztgate's CA (with key_file)."`
+	KeyFile  string `yaml:"key_file" doc:"PEM private key of cert_file."`
 }
 
 // Route is one gateway route.
@@ -182,7 +201,7 @@ type Route struct {
 	PathPrefix    string   `yaml:"path_prefix" default:"/" doc:"Path prefix the route answers for, matched at segment boundaries."`
 	Upstreams     []string `yaml:"upstreams" required:"true" example:"[http://127.0.0.1:3000]" doc:"Upstream URLs (http or https); requests are spread over them."`
 	Public        bool     `yaml:"public" doc:"No authentication: requests are still decided by policy, as the anonymous principal, and audited."`
-	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers). Empty: all."`
+	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers), mtls (client certificates from ztgate's CA on the TLS listener: workloads by SPIFFE ID). Empty: all."`
 	ReportOnly    bool     `yaml:"report_only" doc:"Log and audit what would be denied, and forward it anyway: for rolling out new policies safely."`
 	StripPrefix   bool     `yaml:"strip_prefix" doc:"Remove path_prefix from the path forwarded upstream."`
 	H2C           bool     `yaml:"h2c" doc:"Speak HTTP/2 without TLS to http upstreams, as gRPC servers expect; WebSocket upgrades still use HTTP/1.1."`

@@ -107,6 +107,8 @@ var rangedDurations = map[string]bool{
 	"gateway.routes[].max_session_age": true,
 	"gateway.sessions.idle_timeout":    true,
 	"gateway.sessions.max_lifetime":    true,
+	"ca.svid_ttl":                      true,
+	"ca.max_ttl":                       true,
 }
 
 // Bounds of store.postgres.max_conns.
@@ -183,6 +185,7 @@ func (ch *checker) check(c *Config) {
 	ch.iam(&c.IAM)
 	ch.sts(&c.STS)
 	ch.gateway(&c.Gateway)
+	ch.ca(&c.CA)
 	v := reflect.ValueOf(c).Elem()
 	ch.required(v, "")
 	ch.durations(v, "", "")
@@ -670,6 +673,7 @@ var routeName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // gateway checks the routes.
 func (ch *checker) gateway(c *Gateway) {
 	ch.inRange("gateway.assertion_ttl", c.AssertionTTL, 30*time.Second, time.Hour)
+	ch.gatewayTLS(&c.TLS)
 	ch.inRange("gateway.sessions.idle_timeout", c.Sessions.IdleTimeout, time.Minute, 30*24*time.Hour)
 	ch.inRange("gateway.sessions.max_lifetime", c.Sessions.MaxLifetime, time.Minute, 365*24*time.Hour)
 	idps := map[string]int{}
@@ -728,7 +732,7 @@ func (ch *checker) gateway(c *Gateway) {
 			}
 		}
 		for j, a := range r.Auth {
-			ch.oneOf(index(p+".auth", j), a, []string{"session", "sigv4", "jwt"})
+			ch.oneOf(index(p+".auth", j), a, []string{"session", "sigv4", "jwt", "mtls"})
 		}
 		if r.Policy != "" {
 			ch.document(p+".policy", r.Policy)
@@ -740,6 +744,61 @@ func (ch *checker) gateway(c *Gateway) {
 			ch.errorf(p+".upstream_cert_file", "upstream_cert_file and upstream_key_file go together")
 		}
 	}
+}
+
+// ca checks the certificate authority's settings.
+func (ch *checker) ca(c *CA) {
+	if p := trustDomainProblem(c.TrustDomain); p != "" {
+		ch.errorf("ca.trust_domain", "%s", p)
+	}
+	ch.inRange("ca.max_ttl", c.MaxTTL, time.Minute, 365*24*time.Hour)
+	ch.inRange("ca.svid_ttl", c.SVIDTTL, time.Minute, max(time.Minute, c.MaxTTL.D()))
+	if (c.ImportCert == "") != (c.ImportKey == "") {
+		ch.errorf("ca.import_cert_file", "import_cert_file and import_key_file go together")
+	}
+}
+
+// trustDomainProblem says what is wrong with a SPIFFE trust domain name,
+// or "".
+func trustDomainProblem(s string) string {
+	if s == "" || len(s) > 255 {
+		return "must be 1 to 255 characters"
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '.' && c != '-' && c != '_' {
+			return fmt.Sprintf("%q may hold only lowercase letters, digits, dots, hyphens and underscores", clip(s))
+		}
+	}
+	return ""
+}
+
+// gatewayTLS checks the TLS listener.
+func (ch *checker) gatewayTLS(c *GatewayTLS) {
+	if c.Listen != "" {
+		if p := listenProblem(c.Listen); p != "" {
+			ch.errorf("gateway.tls.listen", "%s", p)
+		}
+	}
+	for _, n := range c.NameList() {
+		if net.ParseIP(n) == nil && (n == "" || strings.ContainsAny(n, ":/ @*") || n != strings.ToLower(n)) {
+			ch.errorf("gateway.tls.names", "%q must be a lowercase DNS name or an IP address", clip(n))
+		}
+	}
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		ch.errorf("gateway.tls.cert_file", "cert_file and key_file go together")
+	}
+}
+
+// NameList is Names split at commas, spaces trimmed, empty ones dropped.
+func (c *GatewayTLS) NameList() []string {
+	var out []string
+	for _, n := range strings.Split(c.Names, ",") {
+		if n = strings.TrimSpace(n); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // Proxies parses TrustedProxies; a bare address is a one-address prefix.

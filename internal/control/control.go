@@ -103,8 +103,9 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 	return context.WithValue(ctx, peerKey{}, *cred)
 }
 
-// actor names the local user on the other end of the socket.
-func actor(r *http.Request) audit.Actor {
+// Actor names the local user on the other end of the socket, for the
+// audit records of what other packages serve on it.
+func Actor(r *http.Request) audit.Actor {
 	a := audit.Actor{Identity: audit.UserIdentity{Type: "LocalUser"}, UserAgent: r.UserAgent()}
 	if cred, ok := r.Context().Value(peerKey{}).(syscall.Ucred); ok {
 		a.Identity.PrincipalID = fmt.Sprintf("uid:%d", cred.Uid)
@@ -222,7 +223,7 @@ func (h *handler) write(w http.ResponseWriter, r *http.Request, op store.Op, fn 
 	kind, key := r.PathValue("kind"), r.PathValue("key")
 	rev, err := fn(r.Context(), s, kind, key)
 	ev := audit.AdminEvent{
-		Actor:     actor(r),
+		Actor:     Actor(r),
 		Source:    "control.ztgate",
 		Name:      map[store.Op]string{store.OpPut: "PutRecord", store.OpDelete: "DeleteRecord"}[op],
 		Resources: []audit.Resource{{ARN: "ztgate:store:" + kind + "/" + key, Type: "ztgate::Record"}},
@@ -275,7 +276,7 @@ func (h *handler) revokeSessions(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		return
 	}
-	a := actor(r)
+	a := Actor(r)
 	rv := session.Revocation{Before: time.Now().UTC(), By: a.Identity.UserName, Reason: req.Reason}
 	rev, err := session.Revoke(r.Context(), s, req.Principal, rv)
 	ev := audit.RevocationEvent{
@@ -380,6 +381,12 @@ func NewClient(path string) *Client {
 			return c, nil
 		},
 	}}}
+}
+
+// Do sends a request to the control API and decodes its JSON answer into
+// out; an answer other than 200 becomes an error with its message.
+func (c *Client) Do(ctx context.Context, method, path string, body io.Reader, out any) error {
+	return c.do(ctx, method, path, body, out)
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, out any) error {

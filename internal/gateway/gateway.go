@@ -453,6 +453,13 @@ func (x *exchange) fillContext(r *http.Request, now time.Time) {
 		c.Delete(keys.SourceIP)
 	}
 	c.SetString(keys.SecureTransport, strconv.FormatBool(x.client.secure))
+	if r.TLS != nil {
+		c.SetString(keys.TLSVersion, tls.VersionName(r.TLS.Version))
+		c.SetString(keys.TLSCipherSuite, tls.CipherSuiteName(r.TLS.CipherSuite))
+	} else {
+		c.Delete(keys.TLSVersion)
+		c.Delete(keys.TLSCipherSuite)
+	}
 	c.SetString(keys.CurrentTime, now.UTC().Format(time.RFC3339))
 	c.SetString(keys.EpochTime, strconv.FormatInt(now.Unix(), 10))
 	setOrDelete(c, keys.UserAgent, r.Header.Get("User-Agent"))

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/cryptobyte"
@@ -171,8 +172,23 @@ func VerifySVID(chain []*x509.Certificate, b *Bundle, now time.Time) (*SVID, err
 }
 
 // VerifySVID checks a presented chain against the CA's own bundle at the
-// CA's clock, and refuses a certificate the CA revoked (ErrRevoked).
+// CA's clock, and refuses a certificate the CA revoked (ErrRevoked). A
+// peer that presents its leaf alone (openssl s_client, many devices) is
+// verified with the CA's own intermediates.
 func (ca *CA) VerifySVID(chain []*x509.Certificate) (*SVID, error) {
+	if len(chain) > 0 {
+		own := ca.mat.Load().chain
+		full := chain
+		for _, c := range own[:len(own)-1] {
+			if !slices.ContainsFunc(chain, func(p *x509.Certificate) bool { return p.Equal(c) }) {
+				if len(full) == len(chain) {
+					full = slices.Clone(chain)
+				}
+				full = append(full, c)
+			}
+		}
+		chain = full
+	}
 	svid, err := VerifySVID(chain, ca.Bundle(), ca.clock())
 	if err != nil {
 		return nil, err

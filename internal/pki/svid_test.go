@@ -201,10 +201,19 @@ func TestCAVerifySVIDRevoked(t *testing.T) {
 	if _, err := ca.VerifySVID(chain); err != nil {
 		t.Fatal(err)
 	}
+	// A peer that presents its leaf alone is verified with the CA's own
+	// intermediate; the bundle alone (roots) does not reach the leaf.
+	if _, err := ca.VerifySVID(chain[:1]); err != nil {
+		t.Fatalf("leaf alone: %v", err)
+	}
+	_, err = VerifySVID(chain[:1], ca.Bundle(), e.clock.Now())
+	checkErr(t, err, ErrUntrusted)
 	if err := ca.Revoke(ctx, chain[0].SerialNumber, ReasonKeyCompromise, "admin"); err != nil {
 		t.Fatal(err)
 	}
 	_, err = ca.VerifySVID(chain)
+	checkErr(t, err, ErrRevoked)
+	_, err = ca.VerifySVID(chain[:1])
 	checkErr(t, err, ErrRevoked)
 	e.clock.Advance(2 * time.Hour)
 	_, err = ca.VerifySVID(chain)

@@ -264,6 +264,7 @@ func (n *node) newGateway() (*gateway.Gateway, *assertion.Signer, error) {
 	if n.web != nil {
 		auths = append(auths, jwtGateway{web: n.web, account: n.account()})
 	}
+	auths = append(auths, mtlsGateway{n: n})
 	c := gateway.Config{
 		Account: n.account(), Routes: n.gwRoutes, Authenticators: auths,
 		Decider: decider{policies: n.policies}, Asserter: asserter{s: signer, account: n.account()},

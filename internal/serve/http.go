@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"github.com/ztgate/ztgate/internal/pki"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,8 @@ func (n *node) routes() http.Handler {
 	mux.Handle("POST /{$}", n.m.instrument("sts", http.HandlerFunc(n.query)))
 	mux.Handle("GET /{$}", n.m.instrument("sts", http.HandlerFunc(n.presigned)))
 	mux.Handle("GET /.well-known/ztgate/jwks.json", n.m.instrument("jwks", http.HandlerFunc(n.jwks)))
+	mux.Handle("GET "+BundlePath, n.m.instrument("bundle", n.caEndpoint((*pki.CA).BundleHandler)))
+	mux.Handle("GET "+CRLPath, n.m.instrument("crl", n.caEndpoint((*pki.CA).CRLHandler)))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ztgate's own paths first, then the gateway's routes, then the

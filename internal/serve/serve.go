@@ -7,6 +7,7 @@ package serve
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 	"github.com/ztgate/ztgate/internal/datadir"
 	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/signin"
@@ -124,6 +126,8 @@ type node struct {
 	// revoked holds the store's session revocations, loaded before the
 	// store is offered to anything else and followed by revocationLoop.
 	revoked session.Revocations
+	// ca is the certificate authority, opened with the store.
+	ca *pki.CA
 }
 
 // Store returns the open store, or why there is none yet.
@@ -281,10 +285,51 @@ func Run(ctx context.Context, o Options) error {
 		IdleTimeout:       cfg.Server.IdleTimeout.D(),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	ctl := &http.Server{Handler: control.Handler(n, log, n.audit), ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 3)
+	ctlMux := http.NewServeMux()
+	caCtl := pki.ControlHandler(pki.ControlConfig{CA: n.CA, Audit: n.audit, Actor: control.Actor, Log: log})
+	ctlMux.Handle(pki.ControlPrefix, caCtl)
+	ctlMux.Handle(pki.ControlPrefix+"/", caCtl)
+	ctlMux.Handle("/", control.Handler(n, log, n.audit))
+	ctl := &http.Server{Handler: ctlMux, ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 4)
 	go func() { errc <- serveOn(srv, ln) }()
 	go func() { errc <- serveOn(ctl, ctlLn) }()
+
+	// The TLS listener serves the same: people, SigV4 clients, and
+	// workloads and devices with client certificates (mtls routes).
+	var tlsSrv *http.Server
+	var tlsAddr string
+	if cfg.Gateway.TLS.Listen != "" {
+		tc, err := n.tlsConfig()
+		if err != nil {
+			ln.Close()
+			ctlLn.Close()
+			return err
+		}
+		tln, err := net.Listen("tcp", cfg.Gateway.TLS.Listen)
+		if err != nil {
+			ln.Close()
+			ctlLn.Close()
+			return fmt.Errorf("listen on %s: %w", cfg.Gateway.TLS.Listen, err)
+		}
+		tlsAddr = tln.Addr().String()
+		var tp http.Protocols
+		tp.SetHTTP1(true)
+		tp.SetHTTP2(true)
+		tlsSrv = &http.Server{
+			Protocols:         &tp,
+			TLSConfig:         tc,
+			Handler:           srv.Handler,
+			ReadHeaderTimeout: srv.ReadHeaderTimeout,
+			IdleTimeout:       srv.IdleTimeout,
+			ErrorLog:          srv.ErrorLog,
+		}
+		go func() { errc <- serveOn(tlsSrv, tls.NewListener(tln, tc)) }()
+		if err := datadir.WriteFile(dir.Path(TLSAddrFile), []byte(tlsAddr+"\n"), 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", dir.Path(TLSAddrFile), err)
+		}
+		defer os.Remove(dir.Path(TLSAddrFile))
+	}
 
 	bg, cancelBG := context.WithCancel(ctx)
 	defer cancelBG()
@@ -298,6 +343,9 @@ func Run(ctx context.Context, o Options) error {
 
 	log.Info("ztgate node started", "listen", addr, "data_dir", string(dir), "config", cfgFile, "store", cfg.Store.Driver, "node", nodeName(cfg))
 	fmt.Fprintf(o.Stdout, "ztgate is listening on http://%s\n  health:  http://%s/healthz\n  ready:   http://%s/readyz\n  metrics: http://%s/metrics\n", addr, addr, addr, addr)
+	if tlsAddr != "" {
+		fmt.Fprintf(o.Stdout, "  tls:     https://%s (mutual TLS for workloads and devices; trust bundle at http://%s%s)\n", tlsAddr, addr, BundlePath)
+	}
 	if adminFile != "" {
 		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
 	}
@@ -322,6 +370,7 @@ func Run(ctx context.Context, o Options) error {
 	go n.revocationLoop(bg)
 	go n.policyLoop(bg)
 	go n.gatewayLoop(bg)
+	go n.caLoop(bg)
 
 	// listen.addr is written last: whoever waits for it finds the node
 	// serving, its control socket open and its banner printed.
@@ -344,6 +393,11 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("in-flight requests cut off at the shutdown timeout", "err", err)
+	}
+	if tlsSrv != nil {
+		if err := tlsSrv.Shutdown(sctx); err != nil {
+			log.Warn("in-flight TLS requests cut off at the shutdown timeout", "err", err)
+		}
 	}
 	ctl.Close() // watch streams never end by themselves
 	cancelBG()
@@ -427,6 +481,7 @@ func (n *node) openStore(ctx context.Context) error {
 	var (
 		d  *iam.Directory
 		ps *iam.Policies
+		ca *pki.CA
 	)
 	if err == nil {
 		if err = checkKEK(ctx, s, n.kek); err == nil {
@@ -446,6 +501,15 @@ func (n *node) openStore(ctx context.Context) error {
 				err = ps.Load(ctx)
 			}
 		}
+		if err == nil {
+			var pc pki.Config
+			if pc, err = n.caConfig(); err == nil {
+				pc.Store = s
+				if ca, err = pki.Open(ctx, pc); err != nil {
+					err = fmt.Errorf("certificate authority: %w", err)
+				}
+			}
+		}
 		if err != nil {
 			s.Close()
 		}
@@ -457,7 +521,7 @@ func (n *node) openStore(ctx context.Context) error {
 		return err
 	}
 	n.st, n.sErr = s, nil
-	n.iam, n.policies = d, ps
+	n.iam, n.policies, n.ca = d, ps, ca
 	n.log.Info("store open", "driver", s.Driver(), "schema", sqlstore.SchemaVersion(), "revision", s.Head())
 	return nil
 }

@@ -1,0 +1,251 @@
+package serve
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/gateway"
+	"github.com/ztgate/ztgate/internal/pki"
+	"github.com/ztgate/ztgate/internal/policy/keys"
+)
+
+// TLSAddrFile, in the data directory, holds the TLS listener's address
+// while the node runs.
+const TLSAddrFile = "tls.addr"
+
+// The CA's public endpoints on every listener.
+const (
+	BundlePath = "/.well-known/ztgate/spiffe-bundle.json" // the trust bundle, SPIFFE format
+	CRLPath    = "/.well-known/ztgate/crl"                // the CRL, DER
+)
+
+// caConfig is the CA's configuration, without its store.
+func (n *node) caConfig() (pki.Config, error) {
+	c := n.cfg.CA
+	pc := pki.Config{KEK: n.kek, TrustDomain: c.TrustDomain, Log: n.log, DefaultTTL: c.SVIDTTL.D(), MaxTTL: c.MaxTTL.D()}
+	if c.ImportCert != "" {
+		imp, err := pki.ImportFiles(n.dir.Resolve(c.ImportCert), n.dir.Resolve(c.ImportKey))
+		if err != nil {
+			return pc, fmt.Errorf("ca.import_cert_file: %w", err)
+		}
+		pc.Import = imp
+	}
+	return pc, nil
+}
+
+// caEndpoint serves one of the CA's documents once the CA is open.
+func (n *node) caEndpoint(h func(*pki.CA) http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ca := n.CA()
+		if ca == nil {
+			http.Error(w, "the certificate authority is not ready", http.StatusServiceUnavailable)
+			return
+		}
+		h(ca).ServeHTTP(w, r)
+	})
+}
+
+// CA returns the node's certificate authority, or nil while the store is
+// not open.
+func (n *node) CA() *pki.CA {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ca
+}
+
+// caLoop follows revocations and CA changes from other nodes once the CA
+// is open.
+func (n *node) caLoop(ctx context.Context) {
+	for {
+		if ca := n.CA(); ca != nil {
+			for {
+				err := ca.Run(ctx)
+				if ctx.Err() != nil {
+					return
+				}
+				n.log.Warn("following certificate revocations failed; retrying", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// serverCerts keeps the TLS listener's certificate: a configured one, or
+// one issued by the node's CA for the configured names and renewed at
+// half its life.
+type serverCerts struct {
+	n      *node
+	static *tls.Certificate
+	names  []string
+
+	mu   sync.Mutex
+	cur  *tls.Certificate
+	half time.Time // renew after
+}
+
+// serverCertTTL is the lifetime of the listener's certificate (capped by
+// ca.max_ttl).
+const serverCertTTL = 24 * time.Hour
+
+func (s *serverCerts) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if s.static != nil {
+		return s.static, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if s.cur != nil && now.Before(s.half) {
+		return s.cur, nil
+	}
+	c, err := s.issue(now)
+	if err != nil {
+		if s.cur != nil && now.Before(s.cur.Leaf.NotAfter) {
+			s.n.log.Warn("renewing the TLS listener's certificate failed; serving the current one", "err", err)
+			return s.cur, nil
+		}
+		s.n.log.Error("no certificate for the TLS listener", "err", err)
+		return nil, errors.New("no certificate")
+	}
+	s.cur = c
+	s.half = c.Leaf.NotBefore.Add(c.Leaf.NotAfter.Sub(c.Leaf.NotBefore) / 2)
+	return c, nil
+}
+
+func (s *serverCerts) issue(now time.Time) (*tls.Certificate, error) {
+	ca := s.n.CA()
+	if ca == nil {
+		return nil, errors.New("the certificate authority is not open yet")
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "ztgate gateway"}}, key)
+	if err != nil {
+		return nil, err
+	}
+	var dns []string
+	var ips []net.IP
+	for _, name := range s.names {
+		if ip := net.ParseIP(name); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, name)
+		}
+	}
+	ttl := min(serverCertTTL, s.n.cfg.CA.MaxTTL.D())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	chain, err := ca.Sign(ctx, pki.Request{
+		CSR: csr, Subject: pkix.Name{CommonName: "ztgate gateway", Organization: []string{"ztgate"}}, TTL: ttl,
+		Requester: "node " + nodeName(s.n.cfg) + " (TLS listener)",
+	}, pki.ModifyCertFunc(func(t *x509.Certificate) error {
+		t.DNSNames, t.IPAddresses = dns, ips
+		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+		return nil
+	}))
+	if err != nil {
+		return nil, err
+	}
+	c := &tls.Certificate{PrivateKey: key, Leaf: chain[0]}
+	for _, x := range chain {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	return c, nil
+}
+
+// tlsConfig is the TLS listener's configuration: the server certificate,
+// and client certificates requested, never required, and verified
+// against the CA's bundle when given (mtls routes need one; others
+// authenticate otherwise).
+func (n *node) tlsConfig() (*tls.Config, error) {
+	c := n.cfg.Gateway.TLS
+	sc := &serverCerts{n: n, names: c.NameList()}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(n.dir.Resolve(c.CertFile), n.dir.Resolve(c.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("gateway.tls.cert_file: %w", err)
+		}
+		sc.static = &cert
+	}
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: sc.get,
+		ClientAuth:     tls.RequestClientCert,
+		// A certificate that does not verify ends the handshake: the
+		// client learns at once that its identity is refused.
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			ca := n.CA()
+			if ca == nil {
+				return errors.New("client certificates cannot be verified yet")
+			}
+			_, err := ca.VerifySVID(cs.PeerCertificates)
+			return err
+		},
+		NextProtos: []string{"h2", "http/1.1"},
+	}, nil
+}
+
+// mtlsGateway authenticates callers by the X.509-SVID they presented on
+// the TLS listener: the workload is its SPIFFE ID. The handshake verified
+// the chain; each request checks it again, so that a certificate revoked
+// or expired during a long connection is refused on its next request.
+type mtlsGateway struct{ n *node }
+
+func (mtlsGateway) Method() string { return "mtls" }
+
+func (g mtlsGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.Identity, error) {
+	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
+		return nil, gateway.ErrNoCredentials
+	}
+	ca := g.n.CA()
+	if ca == nil {
+		return nil, errors.New("the certificate authority is not open yet")
+	}
+	svid, err := ca.VerifySVID(r.TLS.PeerCertificates)
+	if err != nil {
+		msg := "The client certificate is not valid."
+		if errors.Is(err, pki.ErrRevoked) {
+			msg = "The client certificate has been revoked."
+		} else if errors.Is(err, pki.ErrValidity) {
+			msg = "The client certificate has expired or is not yet valid."
+		}
+		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "InvalidClientCertificate", Message: msg}
+	}
+	id := svid.ID.String()
+	leaf := svid.Certificates[0]
+	var kc authz.Context
+	kc.SetString(keys.SpiffeID, id)
+	kc.SetString(keys.ClientCertSerial, strings.ToLower(leaf.SerialNumber.Text(16)))
+	kc.SetString(keys.ClientCertIssuer, leaf.Issuer.String())
+	return &gateway.Identity{
+		Principal: authz.ParsePrincipal(id), ARN: id, ID: id, Method: "mtls", Context: &kc,
+		Audit: audit.UserIdentity{Type: "Workload", PrincipalID: id, ARN: id},
+	}, nil
+}
