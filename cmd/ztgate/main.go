@@ -15,6 +15,7 @@ import (
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/iamapi"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/serve"
@@ -29,7 +30,7 @@ func main() {
 	}
 	auditCmd := audit.Command()
 	auditCmd.AddCommand(index.Commands()...)
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), buildinfo.Command())
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), device.Command(), buildinfo.Command())
 	if err := root.Execute(); err != nil {
 		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported

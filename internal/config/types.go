@@ -20,13 +20,21 @@ type Config struct {
 	Gateway Gateway `yaml:"gateway" doc:"The identity-aware gateway on the main listener: requests whose host and path match a route are authenticated, decided by policy on every request and forwarded to the route's upstreams."`
 	STS     STS     `yaml:"sts" doc:"The Security Token Service, which issues temporary credentials."`
 	CA      CA      `yaml:"ca" doc:"ztgate's certificate authority: workload identities (SPIFFE X.509-SVIDs and JWT-SVIDs), device certificates and the gateway's TLS certificate."`
+	Devices Devices `yaml:"devices" doc:"The device registry: enrollment of devices (certificates from ztgate's CA) and their signed posture reports, which become the zt:Device* condition keys."`
+}
+
+// Devices configures the device registry.
+type Devices struct {
+	CertTTL       Duration `yaml:"cert_ttl" default:"720h" doc:"Lifetime of device certificates (at most ca.max_ttl). From 1h to 8760h."`
+	TokenTTL      Duration `yaml:"token_ttl" default:"24h" doc:"Lifetime of an enrollment token when its creation names none. From 1m to 720h."`
+	MaxPostureAge Duration `yaml:"max_posture_age" default:"1h" doc:"A device whose last signed posture report is older than this is not compliant (zt:DeviceCompliant false). From 1m to 720h."`
 }
 
 // CA configures the certificate authority.
 type CA struct {
 	TrustDomain string   `yaml:"trust_domain" default:"ztgate.local" doc:"The SPIFFE trust domain: workloads are spiffe://TRUST_DOMAIN/PATH. Lowercase letters, digits, dots, hyphens and underscores. Fixed once the CA exists: changing it later is refused at start."`
 	SVIDTTL     Duration `yaml:"svid_ttl" default:"1h" doc:"Default lifetime of X.509-SVIDs and JWT-SVIDs; agents renew them at half-life. From 1m to max_ttl."`
-	MaxTTL      Duration `yaml:"max_ttl" default:"24h" doc:"Longest lifetime the CA gives any leaf certificate, whatever is asked. From 1m to 8760h."`
+	MaxTTL      Duration `yaml:"max_ttl" default:"720h" doc:"Longest lifetime the CA gives any leaf certificate, whatever is asked (workloads get svid_ttl unless they ask for more). From 1m to 8760h."`
 	ImportCert  string   `yaml:"import_cert_file" doc:"PEM certificate (and chain) of an existing CA to sign with, instead of generating a root at first start (with import_key_file). Read at first start only."`
 	ImportKey   string   `yaml:"import_key_file" doc:"PEM private key of import_cert_file."`
 }

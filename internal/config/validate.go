@@ -109,6 +109,9 @@ var rangedDurations = map[string]bool{
 	"gateway.sessions.max_lifetime":    true,
 	"ca.svid_ttl":                      true,
 	"ca.max_ttl":                       true,
+	"devices.cert_ttl":                 true,
+	"devices.token_ttl":                true,
+	"devices.max_posture_age":          true,
 }
 
 // Bounds of store.postgres.max_conns.
@@ -186,6 +189,9 @@ func (ch *checker) check(c *Config) {
 	ch.sts(&c.STS)
 	ch.gateway(&c.Gateway)
 	ch.ca(&c.CA)
+	ch.inRange("devices.cert_ttl", c.Devices.CertTTL, time.Hour, max(time.Hour, c.CA.MaxTTL.D()))
+	ch.inRange("devices.token_ttl", c.Devices.TokenTTL, time.Minute, 30*24*time.Hour)
+	ch.inRange("devices.max_posture_age", c.Devices.MaxPostureAge, time.Minute, 30*24*time.Hour)
 	v := reflect.ValueOf(c).Elem()
 	ch.required(v, "")
 	ch.durations(v, "", "")

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"crypto/rand"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"runtime"
 	"testing"
 
 	"github.com/ztgate/ztgate/internal/audit"
@@ -128,57 +130,59 @@ func TestDecisionAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkGatewayAudit is the gateway under concurrent load (64 clients)
-// with the real audit writer in its default synchronous mode (each
-// decision's record on disk before the answer goes out; a GET is
+// BenchmarkGatewayAudit is the gateway under concurrent load (64 and 256
+// clients) with the real audit writer in its default synchronous mode
+// (each decision's record on disk before the answer goes out; a GET is
 // forwarded meanwhile; records of concurrent requests share an fsync)
 // against audit off, in the same run: what durable auditing costs the
 // gateway's throughput.
 func BenchmarkGatewayAudit(b *testing.B) {
-	for _, mode := range []string{"off", "sync"} {
-		b.Run(mode, func(b *testing.B) {
-			var rec audit.Recorder = discardRecorder{}
-			if mode == "sync" {
-				kek, err := secret.GenerateKEK(rand.Reader)
-				if err != nil {
-					b.Fatal(err)
-				}
-				w, err := audit.Open(audit.Options{Dir: b.TempDir(), Node: "bench", KEK: kek, Mode: audit.Sync})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { w.Close() })
-				rec = w
-			}
-			h := newHarness(b, Config{
-				Audit:    rec,
-				Decider:  &allowAll{},
-				Asserter: &fakeAsserter{},
-				Routes:   []Route{{Name: "app", PathPrefix: "/app", Upstreams: []*url.URL{benchUpstream(b)}}},
-			})
-			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			b.Cleanup(client.CloseIdleConnections)
-			url := h.srv.URL + "/app/items/42?x=1"
-			b.SetParallelism(32) // 64 clients on 2 cores
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("Authorization", "Bearer alice")
-				for pb.Next() {
-					resp, err := client.Do(req)
+	for _, clients := range []int{64, 256} {
+		for _, mode := range []string{"off", "sync"} {
+			b.Run(fmt.Sprintf("%s/clients=%d", mode, clients), func(b *testing.B) {
+				var rec audit.Recorder = discardRecorder{}
+				if mode == "sync" {
+					kek, err := secret.GenerateKEK(rand.Reader)
 					if err != nil {
-						b.Error(err)
-						return
+						b.Fatal(err)
 					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						b.Errorf("status %d", resp.StatusCode)
-						return
+					w, err := audit.Open(audit.Options{Dir: b.TempDir(), Node: "bench", KEK: kek, Mode: audit.Sync})
+					if err != nil {
+						b.Fatal(err)
 					}
+					b.Cleanup(func() { w.Close() })
+					rec = w
 				}
+				h := newHarness(b, Config{
+					Audit:    rec,
+					Decider:  &allowAll{},
+					Asserter: &fakeAsserter{},
+					Routes:   []Route{{Name: "app", PathPrefix: "/app", Upstreams: []*url.URL{benchUpstream(b)}}},
+				})
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+				b.Cleanup(client.CloseIdleConnections)
+				url := h.srv.URL + "/app/items/42?x=1"
+				b.SetParallelism(clients / runtime.GOMAXPROCS(0))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					req, _ := http.NewRequest("GET", url, nil)
+					req.Header.Set("Authorization", "Bearer alice")
+					for pb.Next() {
+						resp, err := client.Do(req)
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 200 {
+							b.Errorf("status %d", resp.StatusCode)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-		})
+		}
 	}
 }

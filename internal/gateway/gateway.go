@@ -493,6 +493,9 @@ func setOrDelete(c *authz.Context, k, v string) {
 // actor is the audit record's description of the caller.
 func (x *exchange) actor(r *http.Request, method string, id audit.UserIdentity) audit.Actor {
 	a := audit.Actor{Identity: id, UserAgent: r.Header.Get("User-Agent"), AuthMethod: method}
+	if x.id != nil {
+		a.Device = x.id.Device
+	}
 	if x.client.addr.IsValid() {
 		a.SourceIP = x.client.addr.String()
 	}

@@ -32,6 +32,9 @@ type Identity struct {
 	// Audit names the caller in audit records; filled from the fields
 	// above when its Type is empty.
 	Audit audit.UserIdentity
+	// Device describes the caller's device in audit records; nil when
+	// unknown.
+	Device *audit.Device
 }
 
 // ErrNoCredentials is what an [Authenticator] returns for a request that

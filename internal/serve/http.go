@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/pki"
 	"net/http"
 	"strconv"
@@ -28,6 +29,11 @@ func (n *node) routes() http.Handler {
 	mux.Handle("GET /.well-known/ztgate/jwks.json", n.m.instrument("jwks", http.HandlerFunc(n.jwks)))
 	mux.Handle("GET "+BundlePath, n.m.instrument("bundle", n.caEndpoint((*pki.CA).BundleHandler)))
 	mux.Handle("GET "+CRLPath, n.m.instrument("crl", n.caEndpoint((*pki.CA).CRLHandler)))
+	devAPI := n.deviceEndpoint(func(r *device.Registry) http.Handler {
+		return device.NewHandler(device.HandlerConfig{Registry: r, Audit: n.audit, Log: n.log})
+	})
+	mux.Handle("POST "+device.EnrollPath, n.m.instrument("device", devAPI))
+	mux.Handle("POST "+device.PosturePath, n.m.instrument("device", devAPI))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ztgate's own paths first, then the gateway's routes, then the

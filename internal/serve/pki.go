@@ -18,6 +18,7 @@ import (
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/policy/keys"
@@ -213,7 +214,8 @@ func (n *node) tlsConfig() (*tls.Config, error) {
 }
 
 // mtlsGateway authenticates callers by the X.509-SVID they presented on
-// the TLS listener: the workload is its SPIFFE ID. The handshake verified
+// the TLS listener: the workload is its SPIFFE ID, a device
+// (spiffe://TD/device/ID) its registry entry. The handshake verified
 // the chain; each request checks it again, so that a certificate revoked
 // or expired during a long connection is refused on its next request.
 type mtlsGateway struct{ n *node }
@@ -241,11 +243,25 @@ func (g mtlsGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.I
 	id := svid.ID.String()
 	leaf := svid.Certificates[0]
 	var kc authz.Context
-	kc.SetString(keys.SpiffeID, id)
 	kc.SetString(keys.ClientCertSerial, strings.ToLower(leaf.SerialNumber.Text(16)))
 	kc.SetString(keys.ClientCertIssuer, leaf.Issuer.String())
-	return &gateway.Identity{
+	ident := &gateway.Identity{
 		Principal: authz.ParsePrincipal(id), ARN: id, ID: id, Method: "mtls", Context: &kc,
 		Audit: audit.UserIdentity{Type: "Workload", PrincipalID: id, ARN: id},
-	}, nil
+	}
+	if devID, ok := device.IDOf(svid.ID); ok {
+		// A device: known and not revoked in the registry, whatever its
+		// certificate says until the revocation reaches this node; its
+		// facts become the zt:Device* keys.
+		reg := g.n.Devices()
+		now := time.Now()
+		if reg == nil || !reg.Context(devID, now, &kc) {
+			return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "UnknownDevice", Message: "The device is not enrolled, or its enrollment was revoked."}
+		}
+		ident.Audit.Type = "Device"
+		ident.Device = reg.AuditDevice(devID, now)
+		return ident, nil
+	}
+	kc.SetString(keys.SpiffeID, id)
+	return ident, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/ztgate/ztgate/internal/config"
 	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/pki"
@@ -126,8 +127,10 @@ type node struct {
 	// revoked holds the store's session revocations, loaded before the
 	// store is offered to anything else and followed by revocationLoop.
 	revoked session.Revocations
-	// ca is the certificate authority, opened with the store.
-	ca *pki.CA
+	// ca is the certificate authority and devices the device registry,
+	// opened with the store.
+	ca      *pki.CA
+	devices *device.Registry
 }
 
 // Store returns the open store, or why there is none yet.
@@ -289,6 +292,11 @@ func Run(ctx context.Context, o Options) error {
 	caCtl := pki.ControlHandler(pki.ControlConfig{CA: n.CA, Audit: n.audit, Actor: control.Actor, Log: log})
 	ctlMux.Handle(pki.ControlPrefix, caCtl)
 	ctlMux.Handle(pki.ControlPrefix+"/", caCtl)
+	devCtl := n.deviceEndpoint(func(r *device.Registry) http.Handler {
+		return device.NewAdminHandler(device.AdminConfig{Registry: r, Audit: n.audit, Log: log, Actor: control.Actor})
+	})
+	ctlMux.Handle(device.AdminPrefix, devCtl)
+	ctlMux.Handle(device.AdminPrefix+"/", devCtl)
 	ctlMux.Handle("/", control.Handler(n, log, n.audit))
 	ctl := &http.Server{Handler: ctlMux, ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 4)
@@ -371,6 +379,7 @@ func Run(ctx context.Context, o Options) error {
 	go n.policyLoop(bg)
 	go n.gatewayLoop(bg)
 	go n.caLoop(bg)
+	go n.deviceLoop(bg)
 
 	// listen.addr is written last: whoever waits for it finds the node
 	// serving, its control socket open and its banner printed.
@@ -482,6 +491,7 @@ func (n *node) openStore(ctx context.Context) error {
 		d  *iam.Directory
 		ps *iam.Policies
 		ca *pki.CA
+		dr *device.Registry
 	)
 	if err == nil {
 		if err = checkKEK(ctx, s, n.kek); err == nil {
@@ -510,6 +520,14 @@ func (n *node) openStore(ctx context.Context) error {
 				}
 			}
 		}
+		if err == nil {
+			dc := n.cfg.Devices
+			dr, err = device.Open(ctx, device.Config{Store: s, CA: ca, Log: n.log, CertTTL: dc.CertTTL.D(),
+				MaxCertTTL: n.cfg.CA.MaxTTL.D(), TokenTTL: dc.TokenTTL.D(), MaxPostureAge: dc.MaxPostureAge.D()})
+			if err != nil {
+				err = fmt.Errorf("device registry: %w", err)
+			}
+		}
 		if err != nil {
 			s.Close()
 		}
@@ -521,7 +539,7 @@ func (n *node) openStore(ctx context.Context) error {
 		return err
 	}
 	n.st, n.sErr = s, nil
-	n.iam, n.policies, n.ca = d, ps, ca
+	n.iam, n.policies, n.ca, n.devices = d, ps, ca, dr
 	n.log.Info("store open", "driver", s.Driver(), "schema", sqlstore.SchemaVersion(), "revision", s.Head())
 	return nil
 }

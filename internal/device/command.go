@@ -1,0 +1,470 @@
+package device
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ztgate/ztgate/internal/buildinfo"
+	"github.com/ztgate/ztgate/internal/datadir"
+	"github.com/ztgate/ztgate/internal/pki"
+)
+
+// Files of an enrolled device's directory, all mode 0600.
+const (
+	KeyFile   = "device.key"  // the device's private key, PKCS#8 PEM
+	CertFile  = "device.crt"  // its certificate chain, PEM, leaf first
+	StateFile = "device.json" // its id and server
+)
+
+// EnvToken is where "ztgate device enroll" finds the token when --token is
+// not given, so that it need not appear on a command line.
+const EnvToken = "ZTGATE_ENROLL_TOKEN"
+
+// deviceState is StateFile's content.
+type deviceState struct {
+	DeviceID string `json:"device_id"`
+	SPIFFEID string `json:"spiffe_id"`
+	Server   string `json:"server"`
+}
+
+// Command returns "ztgate device": enrolling this host and reporting its
+// posture, which talk to a node over HTTP(S), and the administrator's
+// commands (tokens, devices), which talk to a running node through the
+// control socket of its data directory, as "ztgate store" does.
+func Command() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "device",
+		Short: "Enroll devices, report their posture, and manage the device registry",
+	}
+	cmd.AddCommand(enrollCommand(), postureCommand(), tokenCommand(), listCommand(), showCommand(), revokeCommand())
+	return cmd
+}
+
+// httpClient is the device side's client: the system's roots, or only
+// the CA certificates of caFile.
+func httpClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pemText, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemText) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+func checkServerURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return fmt.Errorf("--server %q: want http(s)://HOST[:PORT]", s)
+	}
+	return nil
+}
+
+func enrollCommand() *cobra.Command {
+	var server, token, out, caFile string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "enroll --server URL --out DIR [--token TOKEN|-]",
+		Short: "Enroll this device with an enrollment token",
+		Long: `Make a key for this device (ECDSA P-256), send a certificate request to the
+node at --server with the enrollment token, and write the key, the device
+certificate chain and the device id to --out (files mode 0600, the
+directory 0700). The key never leaves this host.
+
+The token is read from --token, from standard input with --token -, or
+from ` + EnvToken + `; it is used once and is worthless afterwards.`,
+		Example: "  ZTGATE_ENROLL_TOKEN=ztdev_... ztgate device enroll --server https://ztgate.example.com --out /etc/ztgate/device",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkServerURL(server); err != nil {
+				return err
+			}
+			switch token {
+			case "":
+				token = os.Getenv(EnvToken)
+			case "-":
+				line, err := bufio.NewReader(io.LimitReader(cmd.InOrStdin(), 4096)).ReadString('\n')
+				if err != nil && !errors.Is(err, io.EOF) {
+					return err
+				}
+				token = line
+			}
+			token = strings.TrimSpace(token)
+			if token == "" {
+				return fmt.Errorf("no enrollment token: give --token or set %s", EnvToken)
+			}
+			if err := os.MkdirAll(out, 0o700); err != nil {
+				return err
+			}
+			keyPath := filepath.Join(out, KeyFile)
+			if _, err := os.Stat(keyPath); err == nil && !force {
+				return fmt.Errorf("%s exists: this directory holds an enrolled device (--force to enroll anew)", keyPath)
+			}
+			hc, err := httpClient(caFile)
+			if err != nil {
+				return err
+			}
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				return err
+			}
+			id, chain, err := Enroll(cmd.Context(), server, hc, token, key)
+			if err != nil {
+				return err
+			}
+			keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+			if err != nil {
+				return err
+			}
+			var certs bytes.Buffer
+			for _, c := range chain {
+				pem.Encode(&certs, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+			}
+			svid, err := pki.ParseSVID(chain)
+			if err != nil {
+				return err
+			}
+			state, err := json.MarshalIndent(deviceState{DeviceID: id, SPIFFEID: svid.ID.String(), Server: server}, "", "  ")
+			if err != nil {
+				return err
+			}
+			for _, f := range []struct {
+				name string
+				data []byte
+			}{
+				{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
+				{CertFile, certs.Bytes()},
+				{StateFile, append(state, '\n')},
+			} {
+				if err := datadir.WriteFile(filepath.Join(out, f.name), f.data, 0o600); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s (%s); certificate valid until %s\n", id, svid.ID, chain[0].NotAfter.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "URL of a ztgate node (https://HOST[:PORT]) (required)")
+	f.StringVar(&token, "token", "", "the enrollment token, or - to read it from standard input (default: $"+EnvToken+")")
+	f.StringVar(&out, "out", "", "directory to write the key, certificate and device id to (required)")
+	f.StringVar(&caFile, "ca-file", "", "PEM certificates to trust for --server instead of the system's")
+	f.BoolVar(&force, "force", false, "enroll anew even if --out holds an enrolled device's key")
+	cmd.MarkFlagRequired("server")
+	cmd.MarkFlagRequired("out")
+	return cmd
+}
+
+func postureCommand() *cobra.Command {
+	var server, dir, caFile string
+	var dryRun bool
+	cmd := &cobra.Command{
+		Use:   "posture --dir DIR [--server URL]",
+		Short: "Collect this Linux host's posture, sign it with the device key and send it",
+		Long: `Collect this host's posture (OS version, disk encryption of the root file
+system, firewall, screen lock; see the device package's LinuxCollector for
+how each is read), sign it with the key of the device enrolled in --dir,
+and send it to the node the device enrolled with, or --server.
+
+Run it as root for the firewall to be read (CAP_NET_ADMIN); facts that
+cannot be read are reported false. Run it more often than the server's
+maximum posture age (one hour by default), from a timer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := LinuxCollector{AgentVersion: buildinfo.Get().Version}.Collect()
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			stateText, err := os.ReadFile(filepath.Join(dir, StateFile))
+			if err != nil {
+				return fmt.Errorf("no enrolled device in %s: %w", dir, err)
+			}
+			var st deviceState
+			if err := json.Unmarshal(stateText, &st); err != nil {
+				return fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+			}
+			if server == "" {
+				server = st.Server
+			}
+			if err := checkServerURL(server); err != nil {
+				return err
+			}
+			certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
+			if err != nil {
+				return err
+			}
+			keyPEM, err := os.ReadFile(filepath.Join(dir, KeyFile))
+			if err != nil {
+				return err
+			}
+			svid, key, err := pki.ParseSVIDPEM(certPEM, keyPEM)
+			if err != nil {
+				return err
+			}
+			jws, err := SignReport(rep, key, svid.Certificates)
+			if err != nil {
+				return err
+			}
+			hc, err := httpClient(caFile)
+			if err != nil {
+				return err
+			}
+			res, err := SendReport(cmd.Context(), server, hc, jws)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "posture of %s accepted; compliant: %t\n", res.DeviceID, res.Compliant)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "", "directory of the enrolled device (as given to enroll --out) (required)")
+	f.StringVar(&server, "server", "", "URL of a ztgate node (default: the one the device enrolled with)")
+	f.StringVar(&caFile, "ca-file", "", "PEM certificates to trust for the server instead of the system's")
+	f.BoolVar(&dryRun, "dry-run", false, "print the collected report as JSON; sign and send nothing")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// adminFlags are the administrator commands' way to a running node.
+type adminFlags struct{ dataDir string }
+
+func (a *adminFlags) register(cmd *cobra.Command) {
+	cmd.PersistentFlags().StringVar(&a.dataDir, "data-dir", datadir.Default, "data directory of the running node")
+}
+
+func (a *adminFlags) client() (*adminClient, error) {
+	d, err := datadir.Abs(a.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return newAdminClient(d.Socket()), nil
+}
+
+func printJSON(cmd *cobra.Command, v any) error {
+	enc := json.NewEncoder(cmd.OutOrStdout())
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func tokenCommand() *cobra.Command {
+	a := &adminFlags{}
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and revoke enrollment tokens (on a running node)",
+	}
+	a.register(cmd)
+	var req TokenCreate
+	create := &cobra.Command{
+		Use:   "create --name NAME [--owner ARN] [--managed] [--group G]... [--ttl 24h]",
+		Short: "Create a one-time enrollment token for one device; it is printed once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out TokenCreated
+			if err := c.do(cmd.Context(), http.MethodPost, AdminPrefix+"/tokens", req, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	f := create.Flags()
+	f.StringVar(&req.Name, "name", "", "the device's name (required)")
+	f.StringVar(&req.Owner, "owner", "", "ARN of the user the device belongs to (arn:zt:iam::ACCOUNT:user/NAME); none for shared devices")
+	f.BoolVar(&req.Managed, "managed", false, "the organisation manages the device (zt:DeviceManaged)")
+	f.StringArrayVar(&req.Groups, "group", nil, "a group of the device (zt:DeviceGroups); repeat for several")
+	f.StringVar(&req.TTL, "ttl", "", "how long the token can be used (default 24h, at most 720h)")
+	create.MarkFlagRequired("name")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List enrollment tokens (never the tokens themselves)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out []TokenInfo
+			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix+"/tokens", nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID",
+		Short: "Revoke an enrollment token (tok-...) so that it enrolls nothing",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out TokenInfo
+			if err := c.do(cmd.Context(), http.MethodDelete, AdminPrefix+"/tokens/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}
+
+func listCommand() *cobra.Command {
+	a := &adminFlags{}
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List enrolled devices (on a running node)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out []Device
+			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix, nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	a.register(cmd)
+	return cmd
+}
+
+func showCommand() *cobra.Command {
+	a := &adminFlags{}
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show a device and its last posture report (on a running node)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out Device
+			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix+"/"+url.PathEscape(args[0]), nil, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	a.register(cmd)
+	return cmd
+}
+
+func revokeCommand() *cobra.Command {
+	a := &adminFlags{}
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "revoke ID [--reason TEXT]",
+		Short: "Revoke a device and its certificates, on every node",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			var out Device
+			if err := c.do(cmd.Context(), http.MethodPost, AdminPrefix+"/"+url.PathEscape(args[0])+"/revoke", DeviceRevoke{Reason: reason}, &out); err != nil {
+				return err
+			}
+			return printJSON(cmd, out)
+		},
+	}
+	a.register(cmd)
+	cmd.Flags().StringVar(&reason, "reason", "", "why, recorded with the revocation and in the audit log")
+	return cmd
+}
+
+// adminClient talks to the administrator's API on a node's control
+// socket.
+type adminClient struct{ hc *http.Client }
+
+func newAdminClient(socket string) *adminClient {
+	return &adminClient{hc: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, fmt.Errorf("no running node answers on %s (is \"ztgate serve\" running with this data directory?): %w", socket, err)
+			}
+			return c, nil
+		},
+	}}}
+}
+
+// do sends in (JSON, when not nil) and decodes a 200 answer into out; a
+// refusal is an *APIError.
+func (c *adminClient) do(ctx context.Context, method, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://ztgate"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e errorBody
+		if json.Unmarshal(b, &e) != nil || e.Code == "" {
+			return &APIError{Status: resp.StatusCode, Code: fmt.Sprint("HTTP", resp.StatusCode), Message: "the node answered " + resp.Status + " (does it serve the device API on its control socket?)"}
+		}
+		return &APIError{Status: resp.StatusCode, Code: e.Code, Message: e.Message, RequestID: e.RequestID}
+	}
+	return json.Unmarshal(b, out)
+}

@@ -1,0 +1,70 @@
+package device
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Sentinel errors. Every refusal the package returns matches exactly one
+// of them under errors.Is; store failures pass through wrapped, classified
+// by the store's own sentinels.
+var (
+	// ErrConfig: Open was given an invalid Config.
+	ErrConfig = errors.New("device: invalid configuration")
+	// ErrInvalid: an administrator's request that breaks a rule: a name,
+	// owner, group or lifetime.
+	ErrInvalid = errors.New("device: invalid request")
+	// ErrNotFound: no device or token has that id.
+	ErrNotFound = errors.New("device: not found")
+
+	// ErrToken: an enrollment token that is unknown, already used,
+	// expired or revoked. Callers are never told which.
+	ErrToken = errors.New("enrollment token already used or unknown")
+	// ErrCSR: a certificate request the CA will not sign: malformed, a
+	// weak or unknown key, a request for a CA, a URI of its own. It also
+	// wraps the pki error that says why.
+	ErrCSR = errors.New("device: certificate request refused")
+
+	// ErrTooLarge: an input longer than its limit, refused unread.
+	ErrTooLarge = errors.New("device: input too large")
+	// ErrMalformed: a posture report or request that does not parse, or
+	// lacks what it must carry.
+	ErrMalformed = errors.New("device: malformed input")
+	// ErrCertificate: a certificate chain that is not a valid device
+	// certificate of this CA: untrusted, expired, not a /device/ ID, or
+	// not one the registry issued to that device.
+	ErrCertificate = errors.New("device: device certificate refused")
+	// ErrSignature: a report whose algorithm does not fit the
+	// certificate's key or whose signature does not verify.
+	ErrSignature = errors.New("device: signature invalid")
+	// ErrUnknownDevice: a device ID the registry does not hold.
+	ErrUnknownDevice = errors.New("device: unknown device")
+	// ErrRevoked: a revoked device, or a revoked certificate.
+	ErrRevoked = errors.New("device: device revoked")
+	// ErrStale: a report signed longer ago than MaxClockSkew.
+	ErrStale = errors.New("device: posture report too old")
+	// ErrFuture: a report signed later than MaxClockSkew from now.
+	ErrFuture = errors.New("device: posture report signed in the future")
+	// ErrReplay: a report not newer than the last one accepted.
+	ErrReplay = errors.New("device: posture report replayed")
+)
+
+// tokenRefusal is an ErrToken with the reason the audit log records and
+// the caller never sees.
+type tokenRefusal struct {
+	reason string // "malformed", "unknown", "used", "expired"
+	id     string // the token's public id, when the token is known
+}
+
+func (e *tokenRefusal) Error() string { return ErrToken.Error() + " (" + e.reason + ")" }
+func (e *tokenRefusal) Unwrap() error { return ErrToken }
+
+// quote renders an untrusted value for an error message: quoted, and cut
+// short so that an error stays small whatever the input holds.
+func quote(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		return strconv.Quote(s[:limit]) + "..."
+	}
+	return strconv.Quote(s)
+}

@@ -1,0 +1,230 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/pki"
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+// MaxReportSize bounds a posture report, in bytes of compact JWS: room for
+// a chain of a few certificates and the facts, refused unread beyond.
+const MaxReportSize = 16 << 10
+
+// Accepted is a posture report the registry accepted.
+type Accepted struct {
+	DeviceID string
+	Report   Report
+	SignedAt time.Time
+	Serial   string // of the certificate that signed it
+	// Compliant is the device's compliance with this report, now.
+	Compliant bool
+}
+
+// AcceptReport verifies a signed posture report and records it as its
+// device's last.
+//
+// In order: the size (ErrTooLarge, unread); the JWS form and header
+// (ErrMalformed); the certificate chain, from x5c or the registered
+// device named by kid, with the CA: trusted, valid now, not revoked
+// (ErrCertificate, ErrRevoked); a /device/ ID of a registered device
+// that is not revoked and holds that certificate (ErrCertificate,
+// ErrUnknownDevice, ErrRevoked); the signature, with the certificate's
+// key and the algorithm its type calls for (ErrSignature); only then the
+// claims, sub naming the device (ErrMalformed); iat within MaxClockSkew
+// of now (ErrStale, ErrFuture) and later than the last accepted report's
+// (ErrReplay). The last two checks are made again in the transaction that
+// stores the report, so that two nodes cannot both accept one report.
+func (r *Registry) AcceptReport(ctx context.Context, jws []byte) (*Accepted, error) {
+	acc, _, err := r.acceptReport(ctx, jws)
+	return acc, err
+}
+
+// acceptReport is AcceptReport, which also returns the device the report
+// claims to come from, as soon as it is known, for the record of a
+// refusal.
+func (r *Registry) acceptReport(ctx context.Context, jws []byte) (acc *Accepted, claimed string, err error) {
+	if len(jws) > MaxReportSize {
+		return nil, "", fmt.Errorf("%w: report of %d bytes exceeds the %d-byte limit", ErrTooLarge, len(jws), MaxReportSize)
+	}
+	j, err := parseCompact(jws)
+	if err != nil {
+		return nil, "", err
+	}
+	claimed = claimedDevice(j)
+	acc, err = r.verifyReport(ctx, j)
+	return acc, claimed, err
+}
+
+// claimedDevice is the device a report says it comes from, unverified,
+// for the record of a refusal: its kid, or its leaf certificate's ID.
+func claimedDevice(j *compactJWS) string {
+	if j.header.Kid != "" {
+		return j.header.Kid
+	}
+	if len(j.chain) > 0 {
+		if svid, err := pki.ParseSVID(j.chain[:1]); err == nil {
+			if id, ok := IDOf(svid.ID); ok {
+				return id
+			}
+		}
+	}
+	return ""
+}
+
+// verifyReport is the rest of AcceptReport, on a parsed report.
+func (r *Registry) verifyReport(ctx context.Context, j *compactJWS) (*Accepted, error) {
+	chain := j.chain
+	if chain == nil {
+		st, err := r.known(ctx, j.header.Kid)
+		if err != nil {
+			return nil, err
+		}
+		if chain, err = st.dev.currentChain(); err != nil {
+			return nil, err
+		}
+	}
+	svid, err := r.ca.VerifySVID(chain)
+	if err != nil {
+		if errors.Is(err, pki.ErrRevoked) {
+			return nil, fmt.Errorf("%w: %w", ErrRevoked, err)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrCertificate, err)
+	}
+	id, ok := IDOf(svid.ID)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s is not a device's spiffe id", ErrCertificate, quote(svid.ID.String()))
+	}
+	if j.header.Kid != "" && j.header.Kid != id {
+		return nil, fmt.Errorf("%w: kid %s is not the certificate's device %s", ErrMalformed, j.header.Kid, id)
+	}
+	st, err := r.known(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	leaf := chain[0]
+	serial := serialHex(leaf)
+	if !st.dev.hasSerial(serial) {
+		// A certificate for this ID that the registry did not issue to
+		// the device (a workload entry naming a /device/ path) proves
+		// nothing about the device.
+		return nil, fmt.Errorf("%w: certificate %s was not issued to device %s", ErrCertificate, serial, id)
+	}
+	if err := j.verify(leaf.PublicKey); err != nil {
+		return nil, err
+	}
+	payload, _ := b64url.DecodeString(j.payload) // checked by parseCompact
+	sub, iat, report, err := parseClaims(payload)
+	if err != nil {
+		return nil, err
+	}
+	if sub != id {
+		return nil, fmt.Errorf("%w: report sub %s is not the signing device %s", ErrMalformed, quote(sub), id)
+	}
+	now := r.clock()
+	if err := fresh(iat, now); err != nil {
+		return nil, err
+	}
+	if st.posture != nil && !iat.After(st.posture.SignedAt) {
+		return nil, replayed(iat, st.posture.SignedAt)
+	}
+	p := &postureRecord{DeviceID: id, Report: report, SignedAt: iat, ReceivedAt: now.UTC(), Serial: serial}
+	if err := r.store(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := r.apply(ctx, id); err != nil {
+		r.log.Warn("device: accepted report not yet in memory; the change feed will bring it", "device", id, "err", err)
+	}
+	return &Accepted{DeviceID: id, Report: report, SignedAt: iat, Serial: serial, Compliant: r.compliant(p, now)}, nil
+}
+
+// known returns the state of a registered device that is not revoked:
+// from memory, or, for a device enrolled on another node whose record the
+// feed has not brought yet, from the store.
+func (r *Registry) known(ctx context.Context, id string) (*state, error) {
+	st := r.lookup(id)
+	if st == nil {
+		d, p, err := r.read(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrUnknownDevice, quote(id))
+		}
+		if err != nil {
+			return nil, err
+		}
+		st = &state{dev: d, posture: p}
+	}
+	if st.dev.Revoked != nil {
+		return nil, fmt.Errorf("%w: %s revoked at %s", ErrRevoked, id, st.dev.Revoked.At.Format(time.RFC3339))
+	}
+	return st, nil
+}
+
+// fresh refuses a report signed more than MaxClockSkew from now.
+func fresh(iat, now time.Time) error {
+	switch {
+	case iat.After(now.Add(MaxClockSkew)):
+		return fmt.Errorf("%w: signed at %s, more than %s after the server's time %s", ErrFuture, iat.Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+	case iat.Before(now.Add(-MaxClockSkew)):
+		return fmt.Errorf("%w: signed at %s, more than %s before the server's time %s", ErrStale, iat.Format(time.RFC3339), MaxClockSkew, now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
+func replayed(iat, last time.Time) error {
+	return fmt.Errorf("%w: signed at %s, not after the last report accepted (%s)", ErrReplay, iat.Format(time.RFC3339), last.Format(time.RFC3339))
+}
+
+// store writes p as its device's last report in a transaction that
+// checks again that the device is registered and not revoked, and that p
+// is newer than the report on record. A write that races another
+// report's is tried again, and then judged against the winner.
+func (r *Registry) store(ctx context.Context, p *postureRecord) error {
+	v, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := r.st.Update(ctx, func(tx store.Tx) error {
+			rec, err := tx.Get(ctx, KindDevice, p.DeviceID)
+			if errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("%w: %s", ErrUnknownDevice, p.DeviceID)
+			}
+			if err != nil {
+				return err
+			}
+			d, err := decodeDevice(rec)
+			if err != nil {
+				return err
+			}
+			if d.Revoked != nil {
+				return fmt.Errorf("%w: %s revoked at %s", ErrRevoked, d.ID, d.Revoked.At.Format(time.RFC3339))
+			}
+			old, err := tx.Get(ctx, KindPosture, p.DeviceID)
+			switch {
+			case errors.Is(err, store.ErrNotFound):
+				_, err = tx.Create(ctx, KindPosture, p.DeviceID, v)
+				return err
+			case err != nil:
+				return err
+			}
+			if last, err := decodePosture(old); err == nil && !p.SignedAt.After(last.SignedAt) {
+				return replayed(p.SignedAt, last.SignedAt)
+			}
+			_, err = tx.Replace(ctx, KindPosture, p.DeviceID, v, old.Revision)
+			return err
+		})
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, ErrUnknownDevice), errors.Is(err, ErrRevoked), errors.Is(err, ErrReplay):
+			return err
+		case attempt < 2 && (errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrExists)):
+			continue
+		}
+		return fmt.Errorf("device: record posture of %s: %w", p.DeviceID, err)
+	}
+}
