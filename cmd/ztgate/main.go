@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/agent"
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/audit/index"
 	"github.com/ztgate/ztgate/internal/authz"
@@ -30,7 +31,7 @@ func main() {
 	}
 	auditCmd := audit.Command()
 	auditCmd.AddCommand(index.Commands()...)
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), device.Command(), buildinfo.Command())
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), agent.Command(), device.Command(), buildinfo.Command())
 	if err := root.Execute(); err != nil {
 		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported

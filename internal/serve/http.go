@@ -3,6 +3,7 @@ package serve
 import (
 	"context"
 	"encoding/json"
+	"github.com/ztgate/ztgate/internal/agent"
 	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/pki"
 	"net/http"
@@ -38,6 +39,10 @@ func (n *node) routes() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ztgate's own paths first, then the gateway's routes, then the
 		// node's endpoints and the AWS query APIs.
+		if strings.HasPrefix(r.URL.Path, agent.PathPrefix) {
+			n.agents.Handler().ServeHTTP(w, r)
+			return
+		}
 		if strings.HasPrefix(r.URL.Path, signin.PathPrefix) {
 			n.gateway()
 			n.mu.Lock()

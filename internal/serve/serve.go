@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ztgate/ztgate/internal/agent"
 	"github.com/ztgate/ztgate/internal/assertion"
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/audit/index"
@@ -131,6 +132,8 @@ type node struct {
 	// opened with the store.
 	ca      *pki.CA
 	devices *device.Registry
+	// agents serves the host agents' API and its administration.
+	agents *agent.Server
 }
 
 // Store returns the open store, or why there is none yet.
@@ -264,6 +267,10 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	if n.agents, err = agent.NewServer(agent.ServerConfig{CA: n.CA, Store: n.Store, Audit: n.audit, Actor: control.Actor, Log: log, MaxTTL: cfg.CA.MaxTTL.D()}); err != nil {
+		return fmt.Errorf("agent API: %w", err)
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
@@ -297,6 +304,7 @@ func Run(ctx context.Context, o Options) error {
 	})
 	ctlMux.Handle(device.AdminPrefix, devCtl)
 	ctlMux.Handle(device.AdminPrefix+"/", devCtl)
+	ctlMux.Handle(agent.ControlPrefix+"/", n.agents.ControlHandler())
 	ctlMux.Handle("/", control.Handler(n, log, n.audit))
 	ctl := &http.Server{Handler: ctlMux, ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 4)
