@@ -434,7 +434,11 @@ func TestValidate(t *testing.T) {
 		}, ""},
 		{"trust domain case", func(c *Config) { c.CA.TrustDomain = "Example.org" }, `ca.trust_domain: "Example.org" may hold only lowercase letters, digits, dots, hyphens and underscores`},
 		{"trust domain empty", func(c *Config) { c.CA.TrustDomain = "" }, `ca.trust_domain: must be 1 to 255 characters`},
-		{"svid ttl above max", func(c *Config) { c.CA.MaxTTL = Duration(48 * time.Hour); c.CA.SVIDTTL = Duration(72 * time.Hour); c.Devices.CertTTL = Duration(48 * time.Hour) }, `ca.svid_ttl: must be from 1m to 48h, got 72h`},
+		{"svid ttl above max", func(c *Config) {
+			c.CA.MaxTTL = Duration(48 * time.Hour)
+			c.CA.SVIDTTL = Duration(72 * time.Hour)
+			c.Devices.CertTTL = Duration(48 * time.Hour)
+		}, `ca.svid_ttl: must be from 1m to 48h, got 72h`},
 		{"device cert above ca max", func(c *Config) { c.CA.MaxTTL = Duration(24 * time.Hour) }, `devices.cert_ttl: must be from 1h to 24h, got 720h`},
 		{"ca import half", func(c *Config) { c.CA.ImportCert = "ca.pem" }, `ca.import_cert_file: import_cert_file and import_key_file go together`},
 		{"tls listen", func(c *Config) { c.Gateway.TLS.Listen = "8443" }, `gateway.tls.listen: "8443" is not host:port (did you mean ":8443"?)`},
