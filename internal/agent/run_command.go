@@ -1,14 +1,19 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ztgate/ztgate/internal/buildinfo"
+	"github.com/ztgate/ztgate/internal/device"
 )
 
 // DefaultDir is the agent's data directory when none is given.
@@ -19,6 +24,29 @@ const DefaultDir = "./ztgate-agent"
 // process list.
 const TokenEnv = "ZTGATE_JOIN_TOKEN"
 
+// reportPosture collects this host's posture and sends it, signed by the
+// device enrolled in dir, every interval until ctx ends.
+func reportPosture(ctx context.Context, log *slog.Logger, dir, caFile string, interval time.Duration) {
+	interval = max(interval, 10*time.Second)
+	for {
+		rep, err := device.LinuxCollector{AgentVersion: buildinfo.Get().Version}.Collect()
+		if err == nil {
+			var res *device.PostureResult
+			if res, err = device.ReportFrom(ctx, dir, "", caFile, rep); err == nil {
+				log.Info("device posture reported", "device_id", res.DeviceID, "compliant", res.Compliant)
+			}
+		}
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reporting the device posture failed; retrying at the next interval", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
+}
+
 // RunCommand returns "ztgate agent run".
 func RunCommand() *cobra.Command {
 	var (
@@ -27,6 +55,9 @@ func RunCommand() *cobra.Command {
 		bundleFile string
 		logFormat  string
 		logLevel   slog.Level
+		deviceDir  string
+		deviceCA   string
+		interval   time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "run --server https://HOST:PORT [--join-token TOKEN] [--trust-bundle FILE]",
@@ -49,7 +80,9 @@ The Workload API listens on --socket (default DATA_DIR/agent.sock; the data
 directory is made mode 0711 so that every local user can reach the socket
 but not list the directory). Processes get an X509-SVID for each
 registration entry of this agent whose selectors they match; entries are
-read every few seconds. While the server is unreachable, workloads keep the
+read every few seconds. With --device-dir (a device enrolled with "ztgate
+device enroll"), the agent also reports this host's posture, signed by the
+device's key, every --posture-interval. While the server is unreachable, workloads keep the
 SVIDs they have, which are renewed once it is back. A revoked agent gets
 nothing more and says so in its log. SIGINT or SIGTERM stops it.`,
 		Example: `  ZTGATE_JOIN_TOKEN=ztgate-join-... ztgate agent run --server https://ztgate.example:8443 --trust-bundle bundle.json
@@ -82,6 +115,9 @@ nothing more and says so in its log. SIGINT or SIGTERM stops it.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
+			if deviceDir != "" {
+				go reportPosture(ctx, cfg.Log, deviceDir, deviceCA, interval)
+			}
 			err = a.Run(ctx)
 			if errors.Is(err, ctx.Err()) && ctx.Err() != nil {
 				return nil // stopped while joining
@@ -97,6 +133,9 @@ nothing more and says so in its log. SIGINT or SIGTERM stops it.`,
 	f.StringVar(&cfg.Dir, "data-dir", DefaultDir, "the agent's state: its key and SVID (0600), the trust bundle")
 	f.StringVar(&cfg.Socket, "socket", "", "the Workload API socket (default DATA_DIR/agent.sock)")
 	f.DurationVar(&cfg.SyncInterval, "sync-interval", DefaultSyncInterval, "how often registration entries are read")
+	f.StringVar(&deviceDir, "device-dir", "", "report this host's posture, signed by the device enrolled in this directory (ztgate device enroll --out)")
+	f.StringVar(&deviceCA, "device-ca-file", "", "PEM roots to trust for the node the device reports to (ztgate ca show --format pem)")
+	f.DurationVar(&interval, "posture-interval", 5*time.Minute, "how often the host's posture is reported (with --device-dir)")
 	f.StringVar(&logFormat, "log-format", "text", "text or json")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	cmd.MarkFlagRequired("server")

@@ -207,41 +207,7 @@ maximum posture age (one hour by default), from a timer.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(rep)
 			}
-			stateText, err := os.ReadFile(filepath.Join(dir, StateFile))
-			if err != nil {
-				return fmt.Errorf("no enrolled device in %s: %w", dir, err)
-			}
-			var st deviceState
-			if err := json.Unmarshal(stateText, &st); err != nil {
-				return fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
-			}
-			if server == "" {
-				server = st.Server
-			}
-			if err := checkServerURL(server); err != nil {
-				return err
-			}
-			certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
-			if err != nil {
-				return err
-			}
-			keyPEM, err := os.ReadFile(filepath.Join(dir, KeyFile))
-			if err != nil {
-				return err
-			}
-			svid, key, err := pki.ParseSVIDPEM(certPEM, keyPEM)
-			if err != nil {
-				return err
-			}
-			jws, err := SignReport(rep, key, svid.Certificates)
-			if err != nil {
-				return err
-			}
-			hc, err := httpClient(caFile)
-			if err != nil {
-				return err
-			}
-			res, err := SendReport(cmd.Context(), server, hc, jws)
+			res, err := ReportFrom(cmd.Context(), dir, server, caFile, rep)
 			if err != nil {
 				return err
 			}
@@ -256,6 +222,47 @@ maximum posture age (one hour by default), from a timer.`,
 	f.BoolVar(&dryRun, "dry-run", false, "print the collected report as JSON; sign and send nothing")
 	cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+// ReportFrom signs rep with the key of the device enrolled in dir and
+// sends it to server (the node it enrolled with when empty), trusting the
+// PEM certificates in caFile for it (the system's when empty).
+func ReportFrom(ctx context.Context, dir, server, caFile string, rep Report) (*PostureResult, error) {
+	stateText, err := os.ReadFile(filepath.Join(dir, StateFile))
+	if err != nil {
+		return nil, fmt.Errorf("no enrolled device in %s: %w", dir, err)
+	}
+	var st deviceState
+	if err := json.Unmarshal(stateText, &st); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+	}
+	if server == "" {
+		server = st.Server
+	}
+	if err := checkServerURL(server); err != nil {
+		return nil, err
+	}
+	certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := os.ReadFile(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, err
+	}
+	svid, key, err := pki.ParseSVIDPEM(certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	jws, err := SignReport(rep, key, svid.Certificates)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := httpClient(caFile)
+	if err != nil {
+		return nil, err
+	}
+	return SendReport(ctx, server, hc, jws)
 }
 
 // adminFlags are the administrator commands' way to a running node.

@@ -98,11 +98,49 @@ gateway:
 		t.Error("the enrollment token reached the audit log")
 	}
 
-	var devs []struct{ ID string }
-	if err := json.Unmarshal([]byte(ztgateCmd(t, "device", "list", "--data-dir", dir)), &devs); err != nil || len(devs) != 1 {
+	// A second device reports through "ztgate agent run --device-dir".
+	if err := json.Unmarshal([]byte(ztgateCmd(t, "device", "token", "create", "--data-dir", dir, "--name", "host-2", "--managed")), &tok); err != nil {
+		t.Fatal(err)
+	}
+	dev2 := filepath.Join(t.TempDir(), "device2")
+	ztgateCmd(t, "device", "enroll", "--server", server, "--ca-file", roots, "--token", tok.Token, "--out", dev2)
+	bundle := filepath.Join(t.TempDir(), "bundle.json")
+	if err := os.WriteFile(bundle, []byte(ztgateCmd(t, "ca", "show", "--data-dir", dir, "--format", "bundle")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	join := strings.TrimSpace(ztgateCmd(t, "agent", "token", "create", "--data-dir", dir, "--name", "host-2"))
+	join = join[strings.LastIndexByte(join, '\n')+1:]
+	agentDir := t.TempDir()
+	agentCmd := exec.Command(binary, "agent", "run", "--server", server, "--trust-bundle", bundle, "--data-dir", agentDir,
+		"--device-dir", dev2, "--device-ca-file", roots, "--posture-interval", "10s")
+	agentCmd.Env = append(os.Environ(), "ZTGATE_JOIN_TOKEN="+join)
+	agentLog := &syncBuffer{}
+	agentCmd.Stdout, agentCmd.Stderr = agentLog, agentLog
+	if err := agentCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { agentCmd.Process.Kill(); agentCmd.Wait() }()
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(agentLog.String(), "device posture reported"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent reported no posture:\n%s", agentLog.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	dev2Get := exec.Command(curl, "-sS", "--max-time", "20", "--cacert", roots, "--cert", filepath.Join(dev2, "device.crt"), "--key", filepath.Join(dev2, "device.key"),
+		"-o", "/dev/null", "-w", "%{http_code}", server+"/portal/home")
+	if b, err := dev2Get.CombinedOutput(); err != nil || string(b) != "200" {
+		t.Fatalf("device reporting through the agent: %v %s", err, b)
+	}
+
+	var devs []struct{ ID, Name string }
+	if err := json.Unmarshal([]byte(ztgateCmd(t, "device", "list", "--data-dir", dir)), &devs); err != nil || len(devs) != 2 {
 		t.Fatalf("device list: %v %+v", err, devs)
 	}
-	ztgateCmd(t, "device", "revoke", "--data-dir", dir, devs[0].ID, "--reason", "lost")
+	for _, d := range devs {
+		if d.Name == "laptop-1" {
+			ztgateCmd(t, "device", "revoke", "--data-dir", dir, d.ID, "--reason", "lost")
+		}
+	}
 	args := []string{"-sS", "--max-time", "20", "--cacert", roots, "--cert", filepath.Join(devDir, "device.crt"), "--key", filepath.Join(devDir, "device.key"), server + "/portal/home"}
 	if b, err := exec.Command(curl, args...).CombinedOutput(); err == nil {
 		t.Fatalf("a revoked device got through: %s", b)
