@@ -251,7 +251,7 @@ func TestMTLSGateway(t *testing.T) {
 	if n := strings.Count(text, `"errorCode":"CertificateRefused"`); n != 3 {
 		t.Errorf("%d refused issuances on record, want 3", n)
 	}
-	for _, want := range []string{`"eventName":"IssueCertificate"`, `"eventName":"RevokeCertificate"`, `"arn":"spiffe://example.org/web"`, `"type":"Workload"`} {
+	for _, want := range []string{`"eventName":"TLSHandshake"`, `"errorCode":"CertificateRejected"`, `"eventName":"IssueCertificate"`, `"eventName":"RevokeCertificate"`, `"arn":"spiffe://example.org/web"`, `"type":"Workload"`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the audit log has no %s", want)
 		}

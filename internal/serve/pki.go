@@ -192,25 +192,57 @@ func (n *node) tlsConfig() (*tls.Config, error) {
 		}
 		sc.static = &cert
 	}
-	return &tls.Config{
+	base := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: sc.get,
 		ClientAuth:     tls.RequestClientCert,
-		// A certificate that does not verify ends the handshake: the
-		// client learns at once that its identity is refused.
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return nil
-			}
-			ca := n.CA()
-			if ca == nil {
-				return errors.New("client certificates cannot be verified yet")
-			}
-			_, err := ca.VerifySVID(cs.PeerCertificates)
-			return err
-		},
-		NextProtos: []string{"h2", "http/1.1"},
-	}, nil
+		NextProtos:     []string{"h2", "http/1.1"},
+	}
+	// Each connection gets the base with a check that knows the peer's
+	// address, for the audit record of a refused certificate.
+	base.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		c := base.Clone()
+		c.GetConfigForClient = nil
+		c.VerifyConnection = func(cs tls.ConnectionState) error { return n.verifyClient(cs, hello.Conn) }
+		return c, nil
+	}
+	return base, nil
+}
+
+// verifyClient checks a client certificate at the handshake: one that
+// does not verify (another CA, expired, not yet valid, revoked, not an
+// SVID) ends it, so that the client learns at once that its identity is
+// refused, and the refusal is audited.
+func (n *node) verifyClient(cs tls.ConnectionState, conn net.Conn) error {
+	if len(cs.PeerCertificates) == 0 {
+		return nil
+	}
+	ca := n.CA()
+	if ca == nil {
+		return errors.New("client certificates cannot be verified yet")
+	}
+	_, err := ca.VerifySVID(cs.PeerCertificates)
+	if err == nil {
+		return nil
+	}
+	leaf := cs.PeerCertificates[0]
+	a := audit.Actor{Identity: audit.UserIdentity{Type: "Unknown"}, AuthMethod: "mtls",
+		TLS: &audit.TLSDetails{TLSVersion: tls.VersionName(cs.Version), CipherSuite: tls.CipherSuiteName(cs.CipherSuite), ClientProvidedHostHeader: cs.ServerName}}
+	if conn != nil {
+		if host, _, herr := net.SplitHostPort(conn.RemoteAddr().String()); herr == nil {
+			a.SourceIP = host
+		}
+	}
+	rec := audit.AuthFailureEvent{
+		Actor: a, Source: audit.SourceGateway, Name: "TLSHandshake", Code: "CertificateRejected", Message: err.Error(),
+		Parameters: map[string]any{"serialNumber": strings.ToLower(leaf.SerialNumber.Text(16)), "issuer": leaf.Issuer.String()},
+	}.Record()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if aerr := n.audit.Record(ctx, rec); aerr != nil {
+		n.log.Error("audit record of a refused client certificate failed", "err", aerr)
+	}
+	return err
 }
 
 // mtlsGateway authenticates callers by the X.509-SVID they presented on
