@@ -3,7 +3,9 @@ package index
 import (
 	"context"
 	"database/sql"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -21,7 +23,33 @@ func NewTable(db *sql.DB) *Table { return &Table{db: db} }
 // Query returns the records of every node matching f, newest first unless
 // f.Ascending.
 func (t *Table) Query(ctx context.Context, f Filter) ([]Row, error) {
-	return query(ctx, t.db, "ztgate_audit", true, f)
+	clause, args := filterSQL(f, true, nil)
+	rows, err := t.db.QueryContext(ctx, `SELECT `+rowColumns+`, record FROM ztgate_audit`+clause, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanRows(rows)
+}
+
+// rowColumns are the columns of ztgate_audit that make a Row, in
+// scanRows' order.
+const rowColumns = "node, seq, time_us, principal, action, resource, decision, source_ip, device, error_code, event_id"
+
+// scanRows reads rows of rowColumns and the record.
+func scanRows(rows *sql.Rows) ([]Row, error) {
+	var out []Row
+	for rows.Next() {
+		var r Row
+		var seq, us int64
+		var rec []byte
+		if err := rows.Scan(&r.Node, &seq, &us, &r.Principal, &r.Action, &r.Resource, &r.Decision, &r.SourceIP, &r.Device, &r.ErrorCode, &r.EventID, &rec); err != nil {
+			return nil, err
+		}
+		r.Seq, r.Time, r.Record = uint64(seq), time.UnixMicro(us).UTC(), rec
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }
 
 // Ship copies to the table the records of x it does not hold yet and
@@ -141,11 +169,5 @@ func (x *Index) nodes(ctx context.Context) ([]string, error) {
 // after returns up to limit records of node with sequence numbers above
 // seq, in sequence order.
 func (x *Index) after(ctx context.Context, node string, seq int64, limit int) ([]Row, error) {
-	rows, err := x.db.QueryContext(ctx, `SELECT node, seq, time_us, principal, action, resource, decision, source_ip,
-		device, error_code, event_id, record FROM records WHERE node = ? AND seq > ? ORDER BY seq LIMIT ?`, node, seq, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return scanRows(rows)
+	return x.rows(ctx, ` WHERE node = ? AND seq > ? ORDER BY seq LIMIT `+strconv.Itoa(limit), limit, node, seq)
 }
