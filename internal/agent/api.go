@@ -2,6 +2,9 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"time"
 )
 
@@ -26,6 +29,9 @@ const (
 	// EndpointBundle: GET, with the agent's certificate; answers the
 	// trust bundle in the SPIFFE bundle format.
 	EndpointBundle = "bundle"
+	// EndpointJWTSVID: POST, a JWTSVIDRequest, with the agent's
+	// certificate; answers a JWTSVIDResponse.
+	EndpointJWTSVID = "jwtsvid"
 )
 
 // MaxRequestBody bounds a request body of the agent API: a CSR may be
@@ -51,6 +57,43 @@ type SVIDRequest struct {
 	EntryID string `json:"entry_id"`
 	CSRPEM  string `json:"csr_pem"` // may name the entry's SPIFFE ID as its URI, nothing else
 }
+
+// Limits of a JWT-SVID request. Eight audiences of 512 bytes keep a
+// token inside what verifiers read (pki.MaxJWTSize), base64 and all,
+// unless JSON escaping swells them (a '<' takes six bytes): a token that
+// would not fit is refused.
+const (
+	MaxAudiences   = 8
+	MaxAudienceLen = 512
+)
+
+// JWTSVIDRequest asks for a workload's JWT-SVID under one of the calling
+// agent's registration entries.
+type JWTSVIDRequest struct {
+	EntryID  string   `json:"entry_id"`
+	Audience []string `json:"audience"` // 1 to MaxAudiences values of 1 to MaxAudienceLen bytes
+	// TTL is a Go duration of at least a second; the CA's default when
+	// empty, and pki.MaxJWTTTL at most (a longer one is cut to it). The
+	// entry's TTL is its X509-SVIDs' and does not apply.
+	TTL string `json:"ttl,omitempty"`
+}
+
+// JWTSVIDResponse is an issued JWT-SVID. The token is a bearer
+// credential: the response prints as redacted (fmt, slog).
+type JWTSVIDResponse struct {
+	Token string `json:"token"` // JWS compact serialisation
+}
+
+var (
+	_ fmt.Formatter  = JWTSVIDResponse{}
+	_ slog.LogValuer = JWTSVIDResponse{}
+)
+
+// Format prints the response as redacted, whatever the verb.
+func (JWTSVIDResponse) Format(f fmt.State, _ rune) { io.WriteString(f, "[REDACTED jwt-svid]") }
+
+// LogValue makes log/slog print the response as redacted.
+func (JWTSVIDResponse) LogValue() slog.Value { return slog.StringValue("[REDACTED jwt-svid]") }
 
 // SVIDResponse is an issued X509-SVID.
 type SVIDResponse struct {

@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/pki"
@@ -156,6 +158,68 @@ func (s *Server) svid(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, svidResponse(id, chain, nil))
+}
+
+// jwtsvid issues a workload's JWT-SVID under one of the calling agent's
+// entries, for the entry's SPIFFE ID and the audience asked. A token
+// cannot be revoked: one whose audit record cannot be written is not
+// handed out, and the record identifies it by a digest, never holds it.
+func (s *Server) jwtsvid(w http.ResponseWriter, r *http.Request) {
+	ev := audit.AuthFailureEvent{Name: "IssueJWTSVID"}
+	c, ca, st := s.begin(w, r, &ev)
+	if c == nil {
+		return
+	}
+	ctx := r.Context()
+	body, err := readBody(w, r)
+	if err != nil {
+		s.refuse(w, r, ev, err)
+		return
+	}
+	entryID, aud, ttl, err := parseJWTSVIDRequest(body)
+	if err != nil {
+		s.refuse(w, r, ev, err)
+		return
+	}
+	ev.Parameters["entryId"], ev.Parameters["audience"] = entryID, aud
+	e, err := getEntry(ctx, st, c.agent.Name, entryID, ca.TrustDomain())
+	if err != nil {
+		s.refuse(w, r, ev, err)
+		return
+	}
+	id, err := pki.ParseID(e.SPIFFEID)
+	if err != nil {
+		s.refuse(w, r, ev, err)
+		return
+	}
+	ev.Parameters["spiffeId"] = id.String()
+	token, err := ca.MintJWTSVID(id, aud, ttl)
+	if err != nil {
+		s.refuse(w, r, ev, jwtRefused(err))
+		return
+	}
+	if len(token) > pki.MaxJWTSize {
+		s.refuse(w, r, ev, errJWTTooLarge)
+		return
+	}
+	issued := audit.IssuedEvent{
+		Actor: c.actor, Source: audit.SourcePKI, Name: "IssueJWTSVID",
+		Resources:  []audit.Resource{{ARN: id.String(), Type: "ZTGate::PKI::Workload"}},
+		Parameters: map[string]any{"agentName": c.agent.Name, "entryId": e.ID, "spiffeId": id.String(), "audience": aud},
+		Response:   map[string]any{"svidDigest": jwtDigest(token)},
+	}
+	if ttl > 0 {
+		issued.Parameters["ttl"] = ttl.String()
+	}
+	if exp, ok := jwtExpiry(token); ok {
+		issued.Response["expiresAt"] = exp.UTC().Format(time.RFC3339)
+	}
+	if err := s.cfg.Audit.Record(context.WithoutCancel(ctx), issued.Record()); err != nil {
+		s.log.Error("agent api: audit record of an issuance failed; the jwt-svid is not handed out", "op", issued.Name, "err", err)
+		writeError(w, errJWTNotAudited)
+		return
+	}
+	writeJSON(w, JWTSVIDResponse{Token: token})
 }
 
 // bundle answers the trust bundle in the SPIFFE bundle format.

@@ -202,6 +202,21 @@ func (c *client) svid(ctx context.Context, entryID, csrPEM string) (SVIDResponse
 	return out, err
 }
 
+func (c *client) jwtsvid(ctx context.Context, entryID string, audience []string, ttl time.Duration) (string, error) {
+	req := JWTSVIDRequest{EntryID: entryID, Audience: audience}
+	if ttl > 0 {
+		req.TTL = ttl.String()
+	}
+	var out JWTSVIDResponse
+	if err := c.call(ctx, http.MethodPost, EndpointJWTSVID, req, &out); err != nil {
+		return "", err
+	}
+	if out.Token == "" {
+		return "", errors.New("the server's answer to jwtsvid holds no token")
+	}
+	return out.Token, nil
+}
+
 func (c *client) bundle(ctx context.Context) ([]byte, error) {
 	var out []byte
 	err := c.call(ctx, http.MethodGet, EndpointBundle, nil, &out)

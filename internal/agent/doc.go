@@ -34,6 +34,7 @@
 //	POST renew    {csr_pem}        → the same, for a new key
 //	GET  entries                   → {entries: [{id, spiffe_id, parent, selectors, ttl}]}
 //	POST svid     {entry_id, csr_pem} → {spiffe_id, chain_pem, serial, not_after}
+//	POST jwtsvid  {entry_id, audience, ttl?} → {token}
 //	GET  bundle                    → the trust bundle, SPIFFE format
 //
 // A join checks the token, issues the agent's SVID, and then consumes
@@ -50,6 +51,19 @@
 // every refusal ([audit.AuthFailureEvent]) is audited, source
 // [audit.SourcePKI]; a certificate whose record cannot be written is
 // revoked and not handed out.
+//
+// # JWT-SVIDs
+//
+// A JWT-SVID is issued under an entry as an X509-SVID is, by the CA
+// ([pki.CA.MintJWTSVID]), for the entry's SPIFFE ID: to 1 to
+// [MaxAudiences] audiences of 1 to [MaxAudienceLen] bytes (refused if,
+// JSON-escaped, they would swell the token past [pki.MaxJWTSize]), for
+// the TTL asked (a Go duration; the CA's default when absent, cut to
+// [pki.MaxJWTTTL]), not the entry's, which is its X509-SVIDs'. Its
+// record ("IssueJWTSVID") holds the audience, the expiry and a digest
+// of the token (a prefix of its SHA-256), never the token; a token whose
+// record cannot be written is not handed out, since it cannot be
+// revoked.
 //
 // # Administration
 //
@@ -72,4 +86,13 @@
 // Issuer that asks the server for each workload SVID. While the server is
 // unreachable it keeps serving what it holds; a refusal of the agent
 // itself (revoked, expired) is logged once, as an error.
+//
+// The Issuer is also a [workload.JWTIssuer]. Each FetchJWTSVID asks the
+// server for a token (none is cached), which the agent verifies against
+// the bundle it holds before handing it out, reading the bundle again if
+// the token's key is new to it. FetchJWTBundles answers the jwt-svid keys
+// of that bundle as a JWKS document, keyed by the trust domain's name,
+// and ValidateJWTSVID verifies against it ([pki.VerifyJWTSVID]) without
+// asking the server: a key the agent has not seen yet verifies once the
+// bundle is read again (every thirty seconds, by the Workload API).
 package agent

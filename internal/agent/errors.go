@@ -77,6 +77,8 @@ var (
 	errStoreUnavailble = &APIError{http.StatusServiceUnavailable, CodeUnavailable, "the server's store is not reachable; retry later"}
 	errInternal        = &APIError{http.StatusInternalServerError, CodeInternal, "the server could not complete the request"}
 	errNotAudited      = &APIError{http.StatusInternalServerError, CodeInternal, "the certificate could not be recorded in the audit log, so it was revoked"}
+	errJWTNotAudited   = &APIError{http.StatusInternalServerError, CodeInternal, "the jwt-svid could not be recorded in the audit log, so it was not handed out"}
+	errJWTTooLarge     = &APIError{http.StatusBadRequest, CodeBadRequest, "the audience makes the jwt-svid longer than verifiers accept (16 KiB): give fewer or shorter values"}
 )
 
 // certRejected is the refusal of a client certificate that does not
@@ -87,6 +89,17 @@ func certRejected(err error) *APIError {
 		msg = "the client certificate has expired or is not yet valid"
 	}
 	return &APIError{http.StatusUnauthorized, CodeCertificateRejected, msg}
+}
+
+// jwtRefused is the refusal of a JWT-SVID the CA would not mint. The
+// request's own limits are checked first, so this is a backstop: what
+// the CA refuses for the request is the caller's to fix, anything else
+// goes to publicError.
+func jwtRefused(err error) error {
+	if errors.Is(err, pki.ErrRequest) || errors.Is(err, pki.ErrLifetime) {
+		return &APIError{http.StatusBadRequest, CodeBadRequest, err.Error()}
+	}
+	return err
 }
 
 // publicError maps any error of a request's handling to what the client

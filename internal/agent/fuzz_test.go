@@ -60,6 +60,33 @@ func FuzzParseSVIDRequest(f *testing.F) {
 	})
 }
 
+// FuzzParseJWTSVIDRequest: an agent's request for a workload's JWT-SVID.
+// What passes is within the limits the agent's issuer checks too, and
+// its lifetime within the CA's.
+func FuzzParseJWTSVIDRequest(f *testing.F) {
+	f.Add([]byte(`{"entry_id":"0123abcd","audience":["billing"]}`))
+	f.Add([]byte(`{"entry_id":"0123abcd","audience":["spiffe://example.org/db","extra"],"ttl":"5m0s"}`))
+	f.Add([]byte(`{"entry_id":"a","audience":["x"],"ttl":"24h"}`))
+	f.Add([]byte(`{"entry_id":"a","audience":[],"ttl":"0s"}`))
+	f.Add([]byte(`{"entry_id":"a","audience":["a","b","c","d","e","f","g","h","i"]}`))
+	f.Add([]byte(`{"entry_id":"a","audience":[""]}`))
+	f.Add([]byte(`{"entry_id":"a","audience":"x"}`))
+	f.Add([]byte(`{"entry_id":"a","audience":["x"],"TTL":"1m"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		id, aud, ttl, err := parseJWTSVIDRequest(data)
+		if err != nil {
+			checkRefusal(t, err)
+			return
+		}
+		if checkEntryID(id) != nil || checkAudience(aud) != nil {
+			t.Fatalf("accepted entry %q, audience %q", id, aud)
+		}
+		if ttl != 0 && (ttl < time.Second || ttl > pki.MaxJWTTTL) {
+			t.Fatalf("accepted ttl %s", ttl)
+		}
+	})
+}
+
 // FuzzParseRenewRequest: an agent's renewal.
 func FuzzParseRenewRequest(f *testing.F) {
 	f.Add([]byte(`{"csr_pem":` + jsonString(seedCSR(f)) + `}`))

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +89,23 @@ func TestBadInputs(t *testing.T) {
 		{"bundle: no client certificate", anon, EndpointBundle, nil, 401, CodeCertificateRequired},
 		{"renew: a workload's certificate", e.rawClient(&workloadCert), EndpointRenew, RenewRequest{CSRPEM: good}, 403, CodeNotAgent},
 		{"entries: another ca's certificate", e.rawClient(&foreignCert), EndpointEntries, nil, 401, CodeCertificateRejected},
+		{"jwtsvid: no audience", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID}, 400, CodeBadRequest},
+		{"jwtsvid: empty audience", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{}}, 400, CodeBadRequest},
+		{"jwtsvid: an empty audience value", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing", ""}}, 400, CodeBadRequest},
+		{"jwtsvid: too many audiences", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: strings.Split("a b c d e f g h i", " ")}, 400, CodeBadRequest},
+		{"jwtsvid: audience too long", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{strings.Repeat("a", MaxAudienceLen+1)}}, 400, CodeBadRequest},
+		{"jwtsvid: audience escaped past the token limit", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: slices.Repeat([]string{strings.Repeat("<", MaxAudienceLen)}, MaxAudiences)}, 400, CodeBadRequest},
+		{"jwtsvid: audience not a list", agent, EndpointJWTSVID, `{"entry_id":"` + entryID + `","audience":"billing"}`, 400, CodeBadRequest},
+		{"jwtsvid: ttl not a duration", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}, TTL: "forever"}, 400, CodeBadRequest},
+		{"jwtsvid: ttl under a second", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}, TTL: "500ms"}, 400, CodeBadRequest},
+		{"jwtsvid: negative ttl", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}, TTL: "-5m"}, 400, CodeBadRequest},
+		{"jwtsvid: bad entry id", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: "../x", Audience: []string{"billing"}}, 400, CodeBadRequest},
+		{"jwtsvid: unknown entry", agent, EndpointJWTSVID, JWTSVIDRequest{EntryID: "0123", Audience: []string{"billing"}}, 404, CodeEntryUnknown},
+		{"jwtsvid: unknown member", agent, EndpointJWTSVID, `{"entry_id":"` + entryID + `","audience":["billing"],"csr_pem":""}`, 400, CodeBadRequest},
+		{"jwtsvid: member in another case", agent, EndpointJWTSVID, `{"entry_id":"` + entryID + `","Audience":["billing"]}`, 400, CodeBadRequest},
+		{"jwtsvid: oversized", agent, EndpointJWTSVID, `{"entry_id":"` + entryID + `","audience":["` + strings.Repeat("a", MaxRequestBody) + `"]}`, 413, CodeTooLarge},
+		{"jwtsvid: no client certificate", anon, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}}, 401, CodeCertificateRequired},
+		{"jwtsvid: a workload's certificate", e.rawClient(&workloadCert), EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}}, 403, CodeNotAgent},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before, refusals := e.certCount(), len(e.audit.Records())
@@ -102,9 +120,18 @@ func TestBadInputs(t *testing.T) {
 			if e.certCount() != before {
 				t.Fatal("a certificate was issued")
 			}
+			if n := len(e.records(audit.CategoryIssued, "IssueJWTSVID")); n != 0 {
+				t.Fatalf("%d jwt-svids issued", n)
+			}
+			if strings.Contains(string(body), `"token"`) {
+				t.Fatalf("a refusal with a token: %s", body)
+			}
 			recs := e.audit.Records()[refusals:]
 			if len(recs) != 1 || recs[0].ZTGate.Category != audit.CategoryAuthFail || recs[0].ErrorCode != tc.code || recs[0].EventSource != audit.SourcePKI {
 				t.Fatalf("audit: %+v", recs)
+			}
+			if tc.endpoint == EndpointJWTSVID && recs[0].EventName != "IssueJWTSVID" {
+				t.Fatalf("refusal recorded as %s", recs[0].EventName)
 			}
 		})
 	}
@@ -156,6 +183,26 @@ func TestOtherAgentsEntry(t *testing.T) {
 	if len(recs) != 1 || recs[0].RequestParameters["entryId"] != theirs || recs[0].UserIdentity.UserName != "a1" {
 		t.Fatalf("audit: %+v", recs)
 	}
+	// Nor a JWT-SVID.
+	st, body = a1.call(http.MethodPost, EndpointJWTSVID, JWTSVIDRequest{EntryID: theirs, Audience: []string{"payroll"}})
+	wantRefusal(t, st, body, http.StatusNotFound, CodeEntryUnknown)
+	if n := len(e.records(audit.CategoryIssued, "IssueJWTSVID")); n != 0 {
+		t.Fatal("a jwt-svid issued under another agent's entry")
+	}
+	recs = e.records(audit.CategoryAuthFail, "IssueJWTSVID")
+	if len(recs) != 1 || recs[0].RequestParameters["entryId"] != theirs || recs[0].UserIdentity.UserName != "a1" ||
+		recs[0].ErrorCode != CodeEntryUnknown || recs[0].RequestParameters["spiffeId"] != nil {
+		t.Fatalf("audit: %+v", recs)
+	}
+	// Under its own entry, one.
+	var tok JWTSVIDResponse
+	st, body = a1.call(http.MethodPost, EndpointJWTSVID, JWTSVIDRequest{EntryID: mine, Audience: []string{"billing"}})
+	if st != 200 || jsonUnmarshal(body, &tok) != nil {
+		t.Fatalf("jwtsvid under its own entry: %d %s", st, body)
+	}
+	if v, err := pki.VerifyJWTSVID(tok.Token, e.ca.Bundle(), "billing", time.Now()); err != nil || v.ID.String() != "spiffe://example.org/billing" {
+		t.Fatalf("the token: %v, %v", v, err)
+	}
 	// Its own entries only.
 	var got EntriesResponse
 	st, body = a1.call(http.MethodGet, EndpointEntries, nil)
@@ -187,6 +234,12 @@ func TestAuditFailure(t *testing.T) {
 	}
 	if got := len(mustList(t, e, pki.KindRevoked)); got != before+1 {
 		t.Fatalf("%d revocations, want %d\n%s", got, before+1, e.logs)
+	}
+	// A JWT-SVID cannot be revoked: unaudited, it is not handed out.
+	st, body = e.rawClient(&cert).call(http.MethodPost, EndpointJWTSVID, JWTSVIDRequest{EntryID: entryID, Audience: []string{"billing"}})
+	ae = wantRefusal(t, st, body, http.StatusInternalServerError, CodeInternal)
+	if !strings.Contains(ae.Message, "not handed out") || strings.Contains(string(body), "token") {
+		t.Fatalf("refusal %s", body)
 	}
 	if _, err := e.admin("token", "create", "--name", "web2"); err == nil || !strings.Contains(err.Error(), "withdrawn") {
 		t.Fatalf("token with a failing audit log: %v", err)

@@ -5,10 +5,14 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
 	"strings"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/pki"
 )
 
 // The parsers of request bodies take bytes already read under the size
@@ -110,6 +114,45 @@ func parseSVIDRequest(data []byte) (entryID string, csrDER []byte, err error) {
 		return "", nil, err
 	}
 	return req.EntryID, csrDER, nil
+}
+
+// parseJWTSVIDRequest reads a workload JWT-SVID request. A TTL over
+// pki.MaxJWTTTL is cut to it, as an entry's TTL is cut to MaxTTL at
+// issuance; zero means the CA's default.
+func parseJWTSVIDRequest(data []byte) (entryID string, audience []string, ttl time.Duration, err error) {
+	var req JWTSVIDRequest
+	if err := decodeStrict(data, &req, "a jwt-svid request"); err != nil {
+		return "", nil, 0, err
+	}
+	if err := checkEntryID(req.EntryID); err != nil {
+		return "", nil, 0, &APIError{http.StatusBadRequest, CodeBadRequest, "entry_id: " + err.Error()}
+	}
+	if err := checkAudience(req.Audience); err != nil {
+		return "", nil, 0, &APIError{http.StatusBadRequest, CodeBadRequest, err.Error()}
+	}
+	if req.TTL != "" {
+		d, err := time.ParseDuration(req.TTL)
+		if err != nil || d < time.Second {
+			return "", nil, 0, &APIError{http.StatusBadRequest, CodeBadRequest, "ttl " + quote(req.TTL) + " is not a duration of at least 1s, such as 5m"}
+		}
+		ttl = min(d, pki.MaxJWTTTL)
+	}
+	return req.EntryID, req.Audience, ttl, nil
+}
+
+// checkAudience applies the limits of a JWT-SVID's audience. The agent
+// applies them too, before it asks, so that a workload's odd request
+// costs no call.
+func checkAudience(aud []string) error {
+	if len(aud) == 0 || len(aud) > MaxAudiences {
+		return fmt.Errorf("%w: audience: %d values given; 1 to %d are needed", ErrInvalid, len(aud), MaxAudiences)
+	}
+	for _, a := range aud {
+		if a == "" || len(a) > MaxAudienceLen {
+			return fmt.Errorf("%w: audience: each value must have 1 to %d bytes", ErrInvalid, MaxAudienceLen)
+		}
+	}
+	return nil
 }
 
 // exactMembers reports whether data is an object whose member names are

@@ -82,6 +82,7 @@ var endpoints = map[string]endpoint{
 	EndpointEntries: {http.MethodGet, (*Server).entries},
 	EndpointSVID:    {http.MethodPost, (*Server).svid},
 	EndpointBundle:  {http.MethodGet, (*Server).bundle},
+	EndpointJWTSVID: {http.MethodPost, (*Server).jwtsvid},
 }
 
 // Handler serves the agent API under PathPrefix (the full path, not
