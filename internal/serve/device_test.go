@@ -15,9 +15,10 @@ import (
 
 // TestDevicePosture: a device enrolls with a one-time token, presents its
 // certificate to a route whose policy requires posture reported within
-// five minutes, is denied while it has reported nothing, is allowed once
-// "ztgate device posture" has sent a signed report, and is refused once
-// revoked. A replayed token enrolls nothing.
+// five seconds, is denied while it has reported nothing, is allowed once
+// "ztgate device posture" has sent a signed report, denied when that
+// report is stale, allowed after the next, and refused once revoked. A
+// replayed token enrolls nothing.
 func TestDevicePosture(t *testing.T) {
 	curl := tlsTool(t, "curl")
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "portal") }))
@@ -33,7 +34,7 @@ gateway:
       path_prefix: /portal
       upstreams: [%[2]s]
       auth: [mtls]
-      policy: '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"SPIFFE": "spiffe://example.org/device/*"}, "Action": "http:GET", "Resource": "arn:zt:gateway::%[1]s:route/portal/*", "Condition": {"NumericLessThanEquals": {"zt:DevicePostureAge": "300"}, "Bool": {"zt:DeviceManaged": "true"}}}]}'
+      policy: '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"SPIFFE": "spiffe://example.org/device/*"}, "Action": "http:GET", "Resource": "arn:zt:gateway::%[1]s:route/portal/*", "Condition": {"NumericLessThanEquals": {"zt:DevicePostureAge": "5"}, "Bool": {"zt:DeviceManaged": "true"}}}]}'
 `, mtlsAccount, up.URL)
 	file := filepath.Join(t.TempDir(), "ztgate.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
@@ -87,6 +88,15 @@ gateway:
 	}
 	if code, body := get(); code != 200 || body != "portal" {
 		t.Fatalf("after a fresh report: %d %s", code, body)
+	}
+	// The report goes stale: denied again until the next one.
+	time.Sleep(7 * time.Second)
+	if code, body := get(); code != 403 {
+		t.Fatalf("with stale posture: %d %s", code, body)
+	}
+	ztgateCmd(t, "device", "posture", "--dir", devDir, "--server", server, "--ca-file", roots)
+	if code, body := get(); code != 200 {
+		t.Fatalf("after reporting again: %d %s", code, body)
 	}
 
 	// The decision's record names the device.

@@ -199,6 +199,14 @@ func TestMTLSGateway(t *testing.T) {
 		t.Fatalf("openssl s_client: %v\n%s", err, out)
 	}
 
+	// openssl s_client with a workload the policy does not name.
+	cmd = exec.Command(openssl, "s_client", "-connect", tlsAddr, "-servername", "localhost", "-quiet",
+		"-CAfile", filepath.Join(batch, "bundle.pem"), "-cert", filepath.Join(batch, "svid.pem"), "-key", filepath.Join(batch, "svid.key"))
+	cmd.Stdin = strings.NewReader("GET /billing/statements HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "HTTP/1.1 403") {
+		t.Fatalf("openssl s_client as batch: %v\n%s", err, out)
+	}
+
 	// A Go client keeps one connection open across the revocation.
 	cert, err := tls.LoadX509KeyPair(filepath.Join(web, "svid.pem"), filepath.Join(web, "svid.key"))
 	if err != nil {
@@ -230,6 +238,13 @@ func TestMTLSGateway(t *testing.T) {
 	// A new connection does not get past the handshake.
 	if code, body, err := curlCert(t, curl, web, base+"/billing/invoices"); err == nil {
 		t.Fatalf("a revoked certificate was accepted: %d %q", code, body)
+	}
+	// Nor does openssl s_client: the handshake ends with an alert.
+	cmd = exec.Command(openssl, "s_client", "-connect", tlsAddr, "-servername", "localhost", "-quiet",
+		"-CAfile", filepath.Join(web, "bundle.pem"), "-cert", filepath.Join(web, "svid.pem"), "-key", filepath.Join(web, "svid.key"))
+	cmd.Stdin = strings.NewReader("GET /billing/statements HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+	if out, _ := cmd.CombinedOutput(); strings.Contains(string(out), "HTTP/1.1") || !strings.Contains(string(out), "alert") {
+		t.Fatalf("openssl s_client with a revoked certificate:\n%s", out)
 	}
 	// The CRL lists it.
 	code, body = p.get(CRLPath)
