@@ -130,14 +130,14 @@ func TestDecisionAllocs(t *testing.T) {
 	}
 }
 
-// BenchmarkGatewayAudit is the gateway under concurrent load (64 and 256
+// BenchmarkGatewayAudit is the gateway under concurrent load (64 to 256
 // clients) with the real audit writer in its default synchronous mode
 // (each decision's record on disk before the answer goes out; a GET is
 // forwarded meanwhile; records of concurrent requests share an fsync)
 // against audit off, in the same run: what durable auditing costs the
 // gateway's throughput.
 func BenchmarkGatewayAudit(b *testing.B) {
-	for _, clients := range []int{64, 256} {
+	for _, clients := range []int{64, 128, 256} {
 		for _, mode := range []string{"off", "sync"} {
 			b.Run(fmt.Sprintf("%s/clients=%d", mode, clients), func(b *testing.B) {
 				var rec audit.Recorder = discardRecorder{}
