@@ -646,6 +646,11 @@ func (n *node) pruneLoop(ctx context.Context) {
 // queries need not index much before answering. With a PostgreSQL store
 // it also ships the indexed records to the store's audit table, where
 // queries see every node's.
+// indexInterval is how often the audit query store takes in new records:
+// often, so that each round is short and requests served meanwhile do not
+// see a burst of indexing work in their latency.
+const indexInterval = time.Second
+
 func (n *node) indexLoop(ctx context.Context) {
 	x, err := index.Open(n.dir.Path(audit.DirName))
 	if err != nil {
@@ -653,7 +658,7 @@ func (n *node) indexLoop(ctx context.Context) {
 		return
 	}
 	defer x.Close()
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(indexInterval)
 	defer t.Stop()
 	for {
 		select {
