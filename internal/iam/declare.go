@@ -81,7 +81,7 @@ func (dir *Directory) Declare(ctx context.Context, d Declaration) (changed int, 
 		}
 	}
 	now := dir.clock().UTC()
-	_, err = dir.store.Update(ctx, func(tx store.Tx) error {
+	_, err = dir.update(ctx, func(tx store.Tx) error {
 		changed = 0
 		for _, p := range d.Policies {
 			_, old, err := get[ManagedPolicy](ctx, tx, KindPolicy, "policy", p.Name)

@@ -241,7 +241,7 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 // transaction.
 func modify[T entity](ctx context.Context, d *Directory, kind, what, name string, fn func(tx store.Tx, v *T) error) (T, error) {
 	var out T
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		rec, v, err := get[T](ctx, tx, kind, what, name)
 		if err != nil {
 			return err
@@ -256,7 +256,7 @@ func modify[T entity](ctx context.Context, d *Directory, kind, what, name string
 }
 
 func create(ctx context.Context, d *Directory, kind, what, name string, v any) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		return put(ctx, tx, kind, name, v, true, 0)
 	})
 	if errors.Is(err, store.ErrExists) {
@@ -282,7 +282,7 @@ func (d *Directory) AddUser(ctx context.Context, u User) (User, error) {
 	}
 	nu := User{Name: u.Name, ID: id, Account: d.account, Path: u.Path, Created: d.clock().UTC(), Tags: u.Tags}
 	nu.Boundary = u.Boundary
-	_, err = d.store.Update(ctx, func(tx store.Tx) error {
+	_, err = d.update(ctx, func(tx store.Tx) error {
 		if nu.Boundary != "" {
 			if _, _, err := d.getPolicyByARN(ctx, tx, nu.Boundary); err != nil {
 				return err
@@ -321,7 +321,7 @@ func filterPath[T any](vs []T, prefix string, path func(T) string) []T {
 // DeleteUser removes a user that has no access keys, policies or groups
 // left, as AWS requires.
 func (d *Directory) DeleteUser(ctx context.Context, name string) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		_, u, err := get[User](ctx, tx, KindUser, "user", name)
 		if err != nil {
 			return err
@@ -391,7 +391,7 @@ func (d *Directory) AddRole(ctx context.Context, r Role) (Role, error) {
 		Tags: r.Tags,
 	}
 	nr.Boundary = r.Boundary
-	_, err = d.store.Update(ctx, func(tx store.Tx) error {
+	_, err = d.update(ctx, func(tx store.Tx) error {
 		if nr.Boundary != "" {
 			if _, _, err := d.getPolicyByARN(ctx, tx, nr.Boundary); err != nil {
 				return err
@@ -446,7 +446,7 @@ func (d *Directory) ListRoles(ctx context.Context, prefix string) ([]Role, error
 
 // DeleteRole removes a role without policies.
 func (d *Directory) DeleteRole(ctx context.Context, name string) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		_, r, err := get[Role](ctx, tx, KindRole, "role", name)
 		if err != nil {
 			return err
@@ -554,7 +554,7 @@ func (d *Directory) ListGroups(ctx context.Context, prefix string) ([]Group, err
 
 // DeleteGroup removes a group without members or policies.
 func (d *Directory) DeleteGroup(ctx context.Context, name string) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		_, g, err := get[Group](ctx, tx, KindGroup, "group", name)
 		if err != nil {
 			return err
@@ -851,7 +851,7 @@ func (d *Directory) AttachmentCount(ctx context.Context, policyARN string) (int,
 // DeletePolicy removes a managed policy that nothing has attached or uses
 // as a boundary.
 func (d *Directory) DeletePolicy(ctx context.Context, policyARN string) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		_, p, err := d.getPolicyByARN(ctx, tx, policyARN)
 		if err != nil {
 			return err
@@ -908,7 +908,7 @@ func keysOf(ctx context.Context, r store.Reader, user string) ([]AccessKey, erro
 
 // DeleteAccessKey removes a user's access key.
 func (d *Directory) DeleteAccessKey(ctx context.Context, user, id string) error {
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		_, k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err

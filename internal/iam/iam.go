@@ -124,6 +124,8 @@ type Directory struct {
 
 	usesMu sync.Mutex
 	uses   map[string]time.Time // when this node last recorded each key's use
+
+	keys keyCache // opened access keys, while Run follows the change feed
 }
 
 var _ sigv4.KeyStore = (*Directory)(nil)
@@ -203,7 +205,7 @@ func (d *Directory) CreateAccessKey(ctx context.Context, user string) (AccessKey
 	if err != nil {
 		return AccessKey{}, sigv4.Secret{}, err
 	}
-	_, err = d.store.Update(ctx, func(tx store.Tx) error {
+	_, err = d.update(ctx, func(tx store.Tx) error {
 		if _, err := getUser(ctx, tx, user); err != nil {
 			return err
 		}
@@ -233,7 +235,7 @@ func (d *Directory) UpdateAccessKey(ctx context.Context, user, id string, s Stat
 	if s != Active && s != Inactive {
 		return fmt.Errorf("%w: status %q is not %s or %s", ErrInvalidInput, s, Active, Inactive)
 	}
-	_, err := d.store.Update(ctx, func(tx store.Tx) error {
+	_, err := d.update(ctx, func(tx store.Tx) error {
 		rec, k, err := getKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -272,30 +274,35 @@ func getKey(ctx context.Context, r store.Reader, id string) (store.Record, keyRe
 // [sigv4.ErrKeyDisabled]; the client is told InvalidClientTokenId for
 // both, as AWS tells it.
 func (d *Directory) Lookup(ctx context.Context, accessKeyID string) (sigv4.Credentials, error) {
-	_, k, err := getKey(ctx, d.store, accessKeyID)
+	k, err := d.openKey(ctx, accessKeyID)
 	if errors.Is(err, ErrNoSuchEntity) {
 		return sigv4.Credentials{}, fmt.Errorf("%w: %w", sigv4.ErrUnknownKey, err)
 	}
 	if err != nil {
 		return sigv4.Credentials{}, err
 	}
-	if k.Status != Active {
-		return sigv4.Credentials{}, fmt.Errorf("%w: %s is %s", sigv4.ErrKeyDisabled, accessKeyID, k.Status)
+	if k.status != Active {
+		return sigv4.Credentials{}, fmt.Errorf("%w: %s is %s", sigv4.ErrKeyDisabled, accessKeyID, k.status)
 	}
-	plain, err := secret.Open(d.kek, k.Sealed, []byte(accessKeyID))
+	return k.creds, nil
+}
+
+// openSecret unseals an access key's secret.
+func openSecret(d *Directory, k keyRecord) ([]byte, error) {
+	plain, err := secret.Open(d.kek, k.Sealed, []byte(k.ID))
 	if err != nil {
-		return sigv4.Credentials{}, fmt.Errorf("iam: open secret of %s: %w", accessKeyID, err)
+		return nil, fmt.Errorf("iam: open secret of %s: %w", k.ID, err)
 	}
-	return sigv4.Credentials{AccessKeyID: accessKeyID, Secret: sigv4.NewSecret(string(plain))}, nil
+	return plain, nil
 }
 
 // UserOfKey returns the user an access key belongs to.
 func (d *Directory) UserOfKey(ctx context.Context, accessKeyID string) (User, error) {
-	_, k, err := getKey(ctx, d.store, accessKeyID)
+	k, err := d.openKey(ctx, accessKeyID)
 	if err != nil {
 		return User{}, err
 	}
-	return d.GetUser(ctx, k.User)
+	return k.user, nil
 }
 
 // randomID is prefix and 16 characters of base32 (A-Z, 2-7), as AWS's

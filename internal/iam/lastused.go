@@ -47,7 +47,7 @@ func (d *Directory) RecordKeyUse(ctx context.Context, accessKeyID, service, regi
 
 	v, err := json.Marshal(KeyUse{Date: now.Truncate(time.Second), Service: clip(service), Region: clip(region)})
 	if err == nil {
-		_, err = d.store.Update(ctx, func(tx store.Tx) error {
+		_, err = d.update(ctx, func(tx store.Tx) error {
 			// Record only the use of a key that still exists, so that a
 			// use racing the key's deletion leaves nothing behind.
 			if _, err := tx.Get(ctx, KindAccessKey, accessKeyID); err != nil {

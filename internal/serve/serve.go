@@ -385,6 +385,7 @@ func Run(ctx context.Context, o Options) error {
 
 	go n.revocationLoop(bg)
 	go n.policyLoop(bg)
+	go n.keysLoop(bg)
 	go n.gatewayLoop(bg)
 	go n.caLoop(bg)
 	go n.deviceLoop(bg)
@@ -608,6 +609,28 @@ func (n *node) policyLoop(ctx context.Context) {
 				return
 			}
 			n.log.Warn("following policy changes failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// keysLoop keeps the directory's access-key cache in step with the store,
+// so that signed requests are verified from memory.
+func (n *node) keysLoop(ctx context.Context) {
+	for {
+		n.mu.Lock()
+		d := n.iam
+		n.mu.Unlock()
+		if d != nil {
+			err := d.Run(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("following access-key changes failed; verifying from the store until it resumes", "err", err)
 		}
 		select {
 		case <-ctx.Done():

@@ -1,0 +1,205 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ztgate/ztgate/internal/sigv4"
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+// keyCache holds opened access keys with their users, so that a signed
+// request is verified without reading the store or unsealing a secret. It
+// serves only while [Directory.Run] follows the change feed, which drops
+// what changed; the directory's own writes drop it at once.
+type keyCache struct {
+	mu   sync.RWMutex
+	on   bool
+	gen  uint64 // bumped by every drop: a read that started before one is not kept
+	keys map[string]cachedKey
+}
+
+type cachedKey struct {
+	creds  sigv4.Credentials
+	status Status
+	user   User
+}
+
+// maxCachedKeys bounds the cache; past it, it starts again empty.
+const maxCachedKeys = 100_000
+
+func (c *keyCache) get(id string) (cachedKey, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	k, ok := c.keys[id]
+	return k, ok && c.on
+}
+
+// generation is the value put must be given for its entry to be kept.
+func (c *keyCache) generation() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.gen
+}
+
+func (c *keyCache) put(id string, k cachedKey, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.on || gen != c.gen {
+		return
+	}
+	if len(c.keys) >= maxCachedKeys {
+		clear(c.keys)
+	}
+	c.keys[id] = k
+}
+
+// drop forgets one key, or every key when id is "".
+func (c *keyCache) drop(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	if id == "" {
+		clear(c.keys)
+	} else {
+		delete(c.keys, id)
+	}
+}
+
+func (c *keyCache) enable(on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.on = on
+	c.gen++
+	if c.keys == nil {
+		c.keys = map[string]cachedKey{}
+	}
+	clear(c.keys)
+}
+
+// Run keeps the access-key cache in step with the store until ctx ends:
+// while it runs, signed requests are verified from memory. A change to
+// an access key drops that key; a change to any user drops every key
+// (their users' tags may have changed). Changes made through another node
+// reach this one in the time the change feed takes (milliseconds).
+func (d *Directory) Run(ctx context.Context) error {
+	rev, err := d.store.Revision(ctx)
+	if err != nil {
+		return fmt.Errorf("iam: access keys: %w", err)
+	}
+	sub := d.store.Watch(rev)
+	d.keys.enable(true)
+	defer d.keys.enable(false)
+	for {
+		c, err := sub.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, store.ErrResync) {
+			// Changes were missed: forget everything and follow on from
+			// now.
+			d.keys.drop("")
+			if rev, err = d.store.Revision(ctx); err != nil {
+				return fmt.Errorf("iam: access keys: %w", err)
+			}
+			sub = d.store.Watch(rev)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("iam: access keys: %w", err)
+		}
+		switch c.Kind {
+		case KindAccessKey:
+			d.keys.drop(c.Key)
+		case KindUser:
+			d.keys.drop("")
+		}
+	}
+}
+
+// openKey reads an access key, its secret and its user from the store,
+// and keeps them when the cache is on and nothing changed meanwhile.
+func (d *Directory) openKey(ctx context.Context, accessKeyID string) (cachedKey, error) {
+	if k, ok := d.keys.get(accessKeyID); ok {
+		return k, nil
+	}
+	gen := d.keys.generation()
+	_, rec, err := getKey(ctx, d.store, accessKeyID)
+	if err != nil {
+		return cachedKey{}, err
+	}
+	k := cachedKey{status: rec.Status}
+	if rec.Status == Active {
+		plain, err := openSecret(d, rec)
+		if err != nil {
+			return cachedKey{}, err
+		}
+		k.creds = sigv4.Credentials{AccessKeyID: accessKeyID, Secret: sigv4.NewSecret(string(plain))}
+	}
+	if k.user, err = d.GetUser(ctx, rec.User); err != nil {
+		return cachedKey{}, err
+	}
+	d.keys.put(accessKeyID, k, gen)
+	return k, nil
+}
+
+// update runs fn in a store transaction, as store.Update does, and once
+// it has committed drops from the access-key cache what it wrote: the
+// directory's own changes take effect on this node's next request, not
+// only when the change feed brings them back.
+func (d *Directory) update(ctx context.Context, fn func(store.Tx) error) (int64, error) {
+	var t touchTx
+	rev, err := d.store.Update(ctx, func(tx store.Tx) error {
+		t = touchTx{Tx: tx}
+		return fn(&t)
+	})
+	if err == nil {
+		switch {
+		case t.users:
+			d.keys.drop("")
+		default:
+			for _, id := range t.keys {
+				d.keys.drop(id)
+			}
+		}
+	}
+	return rev, err
+}
+
+// touchTx notes the users and access keys a transaction writes.
+type touchTx struct {
+	store.Tx
+	users bool
+	keys  []string
+}
+
+func (t *touchTx) touch(kind, key string) {
+	switch kind {
+	case KindUser:
+		t.users = true
+	case KindAccessKey:
+		t.keys = append(t.keys, key)
+	}
+}
+
+func (t *touchTx) Put(ctx context.Context, kind, key string, value []byte) (int64, error) {
+	t.touch(kind, key)
+	return t.Tx.Put(ctx, kind, key, value)
+}
+
+func (t *touchTx) Create(ctx context.Context, kind, key string, value []byte) (int64, error) {
+	t.touch(kind, key)
+	return t.Tx.Create(ctx, kind, key, value)
+}
+
+func (t *touchTx) Replace(ctx context.Context, kind, key string, value []byte, expected int64) (int64, error) {
+	t.touch(kind, key)
+	return t.Tx.Replace(ctx, kind, key, value, expected)
+}
+
+func (t *touchTx) Delete(ctx context.Context, kind, key string) (int64, error) {
+	t.touch(kind, key)
+	return t.Tx.Delete(ctx, kind, key)
+}

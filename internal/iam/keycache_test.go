@@ -1,0 +1,162 @@
+package iam
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/sigv4"
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+// countingStore counts the reads of access keys.
+type countingStore struct {
+	store.Store
+	keyReads atomic.Int64
+}
+
+func (s *countingStore) Get(ctx context.Context, kind, key string) (store.Record, error) {
+	if kind == KindAccessKey {
+		s.keyReads.Add(1)
+	}
+	return s.Store.Get(ctx, kind, key)
+}
+
+// runKeys starts d.Run and waits until the cache serves.
+func runKeys(t *testing.T, d *Directory) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		d.keys.mu.RLock()
+		on := d.keys.on
+		d.keys.mu.RUnlock()
+		if on {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the key cache did not start")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestKeyCache: while Run follows the feed, a key is read from the store
+// once; the directory's own writes take effect on the next lookup; a
+// change written by another node (straight to the store) reaches the
+// cache through the feed; without Run every lookup reads the store.
+func TestKeyCache(t *testing.T) {
+	ctx := context.Background()
+	_, st, kek := newDirectory(t)
+	cs := &countingStore{Store: st}
+	d := New(Config{Store: cs, KEK: kek, Account: "111122223333"})
+	if _, err := d.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	k, sec, err := d.CreateAccessKey(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Without Run: the store each time.
+	for range 2 {
+		if c, err := d.Lookup(ctx, k.ID); err != nil || c.Secret.Reveal() != sec.Reveal() {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.keyReads.Load(); n != 2 {
+		t.Fatalf("%d key reads without the cache, want 2", n)
+	}
+
+	runKeys(t, d)
+	cs.keyReads.Store(0)
+	for range 5 {
+		if c, err := d.Lookup(ctx, k.ID); err != nil || c.Secret.Reveal() != sec.Reveal() {
+			t.Fatal(err)
+		}
+		if u, err := d.UserOfKey(ctx, k.ID); err != nil || u.Name != "alice" {
+			t.Fatal(u, err)
+		}
+	}
+	if n := cs.keyReads.Load(); n != 1 {
+		t.Fatalf("%d key reads with the cache, want 1", n)
+	}
+
+	// Own writes: at once.
+	if err := d.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lookup(ctx, k.ID); !errors.Is(err, sigv4.ErrKeyDisabled) {
+		t.Fatalf("after deactivation: %v", err)
+	}
+	if err := d.UpdateAccessKey(ctx, "alice", k.ID, Active); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lookup(ctx, k.ID); err != nil {
+		t.Fatalf("after reactivation: %v", err)
+	}
+	if err := d.TagUser(ctx, "alice", []Tag{{Key: "team", Value: "blue"}}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := d.UserOfKey(ctx, k.ID); err != nil || len(u.Tags) != 1 || u.Tags[0].Value != "blue" {
+		t.Fatalf("tags after TagUser: %+v %v", u, err)
+	}
+
+	// Another node's write, straight to the store: through the feed.
+	other := New(Config{Store: st, KEK: kek, Account: "111122223333"})
+	if err := other.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := d.Lookup(ctx, k.ID)
+		if errors.Is(err, sigv4.ErrKeyDisabled) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another node's deactivation never reached the cache: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := other.DeleteAccessKey(ctx, "alice", k.ID); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := d.Lookup(ctx, k.ID)
+		if errors.Is(err, sigv4.ErrUnknownKey) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("another node's deletion never reached the cache: %v", err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestKeyCacheStaleRead: a read that started before a drop is not kept.
+func TestKeyCacheStaleRead(t *testing.T) {
+	var c keyCache
+	c.enable(true)
+	gen := c.generation()
+	c.drop("AKIAEXAMPLE")
+	c.put("AKIAEXAMPLE", cachedKey{status: Active}, gen)
+	if _, ok := c.get("AKIAEXAMPLE"); ok {
+		t.Fatal("a read from before a drop was kept")
+	}
+	c.put("AKIAEXAMPLE", cachedKey{status: Active}, c.generation())
+	if _, ok := c.get("AKIAEXAMPLE"); !ok {
+		t.Fatal("a current read was not kept")
+	}
+	c.enable(false)
+	if _, ok := c.get("AKIAEXAMPLE"); ok {
+		t.Fatal("the cache served while off")
+	}
+}
