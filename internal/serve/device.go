@@ -60,16 +60,5 @@ func (n *node) deviceLoop(ctx context.Context) {
 			}
 		}
 	}()
-	for {
-		err := reg.Run(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		n.log.Warn("following the device registry failed; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
+	n.follow(ctx, "the device registry", func() runner { return reg })
 }

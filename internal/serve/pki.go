@@ -71,27 +71,12 @@ func (n *node) CA() *pki.CA {
 // caLoop follows revocations and CA changes from other nodes once the CA
 // is open.
 func (n *node) caLoop(ctx context.Context) {
-	for {
+	n.follow(ctx, "certificate revocations", func() runner {
 		if ca := n.CA(); ca != nil {
-			for {
-				err := ca.Run(ctx)
-				if ctx.Err() != nil {
-					return
-				}
-				n.log.Warn("following certificate revocations failed; retrying", "err", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-			}
+			return ca
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return nil
+	})
 }
 
 // serverCerts keeps the TLS listener's certificate: a configured one, or

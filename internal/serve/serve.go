@@ -596,19 +596,31 @@ func (n *node) revocationLoop(ctx context.Context) {
 	}
 }
 
-// policyLoop keeps the node's policy snapshot current through the change
-// feed, once the store is open.
+// policyLoop keeps the policy snapshot in step with the store.
 func (n *node) policyLoop(ctx context.Context) {
-	for {
+	n.follow(ctx, "policy changes", func() runner {
 		n.mu.Lock()
-		ps := n.policies
-		n.mu.Unlock()
-		if ps != nil {
-			err := ps.Run(ctx)
-			if err == nil {
+		defer n.mu.Unlock()
+		if n.policies == nil {
+			return nil
+		}
+		return n.policies
+	})
+}
+
+// runner follows the store's change feed until its context ends.
+type runner interface{ Run(context.Context) error }
+
+// follow runs what get returns, once there is something (the store is
+// open), again after each failure, until ctx ends.
+func (n *node) follow(ctx context.Context, what string, get func() runner) {
+	for {
+		if r := get(); r != nil {
+			err := r.Run(ctx)
+			if ctx.Err() != nil {
 				return
 			}
-			n.log.Warn("following policy changes failed; retrying", "err", err)
+			n.log.Warn("following "+what+" failed; retrying", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -621,23 +633,14 @@ func (n *node) policyLoop(ctx context.Context) {
 // keysLoop keeps the directory's access-key cache in step with the store,
 // so that signed requests are verified from memory.
 func (n *node) keysLoop(ctx context.Context) {
-	for {
+	n.follow(ctx, "access-key changes", func() runner {
 		n.mu.Lock()
-		d := n.iam
-		n.mu.Unlock()
-		if d != nil {
-			err := d.Run(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			n.log.Warn("following access-key changes failed; verifying from the store until it resumes", "err", err)
+		defer n.mu.Unlock()
+		if n.iam == nil {
+			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
+		return n.iam
+	})
 }
 
 // keepChanges is how many revisions of change history are kept for nodes
