@@ -2,11 +2,13 @@ package serve
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/device"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 )
 
 // Devices returns the device registry, or nil while the store is not
@@ -61,4 +63,31 @@ func (n *node) deviceLoop(ctx context.Context) {
 		}
 	}()
 	n.follow(ctx, "the device registry", func() runner { return reg })
+}
+
+// Attempts per client address and minute at the endpoints that anyone
+// may call before they hold an identity: enrollment and joining (each
+// costs a store read and an audit record), and posture reports (each a
+// signature verification).
+const (
+	enrollPerMinute  = 30
+	posturePerMinute = 120
+)
+
+// limited answers 429 to a client that has made more than l allows.
+func limited(l *ratelimit.Limiter, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		if !l.Allow(ratelimit.ClientKey(host)) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Retry-After", "60")
+			w.WriteHeader(http.StatusTooManyRequests)
+			w.Write([]byte(`{"code":"TooManyRequests","message":"Too many attempts from this address; try again in a minute."}` + "\n"))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

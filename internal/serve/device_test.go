@@ -156,3 +156,23 @@ gateway:
 		t.Fatalf("a revoked device got through: %s", b)
 	}
 }
+
+// TestEnrollRateLimit: a client that keeps trying enrollment tokens is
+// slowed down: past 30 attempts a minute it gets 429 without the
+// attempt being made (no store read, no audit record).
+func TestEnrollRateLimit(t *testing.T) {
+	p, _ := startDevNode(t)
+	codes := map[int]int{}
+	for range enrollPerMinute + 5 {
+		resp, err := http.Post("http://"+p.addr+"/.well-known/ztgate/device/enroll", "application/json",
+			strings.NewReader(`{"token":"ztdev_guess","csr":"x"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		codes[resp.StatusCode]++
+	}
+	if codes[http.StatusTooManyRequests] != 5 || codes[http.StatusTooManyRequests]+codes[http.StatusBadRequest]+codes[http.StatusUnauthorized]+codes[http.StatusForbidden] != enrollPerMinute+5 {
+		t.Fatalf("answers %v", codes)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"github.com/ztgate/ztgate/internal/agent"
 	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/pki"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,13 +34,20 @@ func (n *node) routes() http.Handler {
 	devAPI := n.deviceEndpoint(func(r *device.Registry) http.Handler {
 		return device.NewHandler(device.HandlerConfig{Registry: r, Audit: n.audit, Log: n.log})
 	})
-	mux.Handle("POST "+device.EnrollPath, n.m.instrument("device", devAPI))
-	mux.Handle("POST "+device.PosturePath, n.m.instrument("device", devAPI))
+	mux.Handle("POST "+device.EnrollPath, n.m.instrument("device", limited(ratelimit.New(enrollPerMinute, time.Minute, nil), devAPI)))
+	mux.Handle("POST "+device.PosturePath, n.m.instrument("device", limited(ratelimit.New(posturePerMinute, time.Minute, nil), devAPI)))
+	joins := limited(ratelimit.New(enrollPerMinute, time.Minute, nil), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.agents.Handler().ServeHTTP(w, r)
+	}))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ztgate's own paths first, then the gateway's routes, then the
 		// node's endpoints and the AWS query APIs.
 		if strings.HasPrefix(r.URL.Path, agent.PathPrefix) {
+			if r.URL.Path == agent.PathPrefix+"join" {
+				joins.ServeHTTP(w, r)
+				return
+			}
 			n.agents.Handler().ServeHTTP(w, r)
 			return
 		}

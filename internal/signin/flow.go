@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"net/http"
 	"strings"
 	"time"
@@ -62,11 +63,11 @@ const flowsPerMinute = 60
 
 // startFlow stores f and gives the browser its cookie.
 func (s *Service) startFlow(ctx context.Context, w http.ResponseWriter, r *http.Request, f *flow) error {
-	ck := clientKey(s.c.ClientIP(r))
-	if s.flowStarts.blocked(ck) {
+	ck := ratelimit.ClientKey(s.c.ClientIP(r))
+	if s.flowStarts.Blocked(ck) {
 		return errTooManyFlows
 	}
-	s.flowStarts.fail(ck)
+	s.flowStarts.Add(ck)
 	id := newID()
 	f.Host = strings.ToLower(r.Host)
 	f.Expires = s.now().UTC().Add(flowTTL)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"errors"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"html/template"
 	"image/png"
 	"net/http"
@@ -73,8 +74,8 @@ func (s *Service) passwordLogin(w http.ResponseWriter, r *http.Request) {
 	if lu != nil {
 		id = s.userIdentity(lu, false, false)
 	}
-	uk, ck := userKey(name), clientKey(s.c.ClientIP(r))
-	if s.users.blocked(uk) || s.clients.blocked(ck) {
+	uk, ck := ratelimit.UserKey(name), ratelimit.ClientKey(s.c.ClientIP(r))
+	if s.users.Blocked(uk) || s.clients.Blocked(ck) {
 		s.auditFailure(ctx, r, id, "password", "TooManyAttempts", "Too many failed sign-ins", nil)
 		s.loginFailed(w, r, http.StatusTooManyRequests, rd, name, msgThrottled)
 		return
@@ -84,8 +85,8 @@ func (s *Service) passwordLogin(w http.ResponseWriter, r *http.Request) {
 		hash = lu.cred.Password
 	}
 	if !s.checkPassword(hash, password) {
-		s.users.fail(uk)
-		s.clients.fail(ck)
+		s.users.Add(uk)
+		s.clients.Add(ck)
 		s.auditFailure(ctx, r, id, "password", "FailedAuthentication", "Failed authentication", nil)
 		s.loginFailed(w, r, http.StatusUnauthorized, rd, name, msgBadPassword)
 		return
@@ -121,8 +122,8 @@ func (s *Service) totpLogin(w http.ResponseWriter, r *http.Request) {
 		s.loginFailed(w, r, http.StatusForbidden, f.Return, f.User, msgBadForm)
 		return
 	}
-	uk, ck := userKey(f.User), clientKey(s.c.ClientIP(r))
-	if s.users.blocked(uk) || s.clients.blocked(ck) {
+	uk, ck := ratelimit.UserKey(f.User), ratelimit.ClientKey(s.c.ClientIP(r))
+	if s.users.Blocked(uk) || s.clients.Blocked(ck) {
 		s.endFlow(ctx, fid, rev)
 		s.auditFailure(ctx, r, audit.UserIdentity{Type: "IAMUser", UserName: f.User}, "password",
 			"TooManyAttempts", "Too many failed sign-ins", nil)
@@ -145,8 +146,8 @@ func (s *Service) totpLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !ok {
-		s.users.fail(uk)
-		s.clients.fail(ck)
+		s.users.Add(uk)
+		s.clients.Add(ck)
 		s.auditFailure(ctx, r, s.userIdentity(lu, false, false), "totp", "InvalidMFACode", "Failed MFA authentication", nil)
 		if s.countAttempt(ctx, fid, f, rev) {
 			s.render(w, http.StatusUnauthorized, "totp", totpPage{Title: "Enter your code", Error: msgBadCode, CSRF: s.loginCSRF(w, r)})
@@ -192,7 +193,7 @@ func (s *Service) issueLocal(w http.ResponseWriter, r *http.Request, lu *localUs
 	}
 	id, err := s.issue(w, r, rec, loginInfo{Identity: s.userIdentity(lu, true, mfa), Method: method})
 	if err == nil {
-		s.users.reset(userKey(lu.iam.Name))
+		s.users.Reset(ratelimit.UserKey(lu.iam.Name))
 	}
 	return id, err
 }

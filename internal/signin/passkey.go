@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"net/http"
 	"time"
 
@@ -43,7 +44,7 @@ func (s *Service) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 	if !s.scriptRequest(w, r) {
 		return
 	}
-	if s.clients.blocked(clientKey(s.c.ClientIP(r))) {
+	if s.clients.Blocked(ratelimit.ClientKey(s.c.ClientIP(r))) {
 		jsonError(w, http.StatusTooManyRequests, msgThrottled)
 		return
 	}
@@ -76,8 +77,8 @@ func (s *Service) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 	if !s.scriptRequest(w, r) {
 		return
 	}
-	ck := clientKey(s.c.ClientIP(r))
-	if s.clients.blocked(ck) {
+	ck := ratelimit.ClientKey(s.c.ClientIP(r))
+	if s.clients.Blocked(ck) {
 		jsonError(w, http.StatusTooManyRequests, msgThrottled)
 		return
 	}
@@ -112,11 +113,11 @@ func (s *Service) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		err = errors.New("signature counter went back: the authenticator may be cloned")
 	}
 	if err != nil {
-		s.clients.fail(ck)
+		s.clients.Add(ck)
 		id := audit.UserIdentity{Type: "Unknown"}
 		if found != nil {
 			id = s.userIdentity(found, false, false)
-			s.users.fail(userKey(found.iam.Name))
+			s.users.Add(ratelimit.UserKey(found.iam.Name))
 		}
 		detail := err.Error()
 		var perr *protocol.Error

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"log/slog"
 	"net/http"
 	"regexp"
@@ -126,9 +127,9 @@ type Service struct {
 	idps    map[string]*provider
 	idpList []*provider
 
-	users      *limiter // failed sign-ins per user name
-	clients    *limiter // failed sign-ins per client address
-	flowStarts *limiter // sign-ins started per client address
+	users      *ratelimit.Limiter // failed sign-ins per user name
+	clients    *ratelimit.Limiter // failed sign-ins per client address
+	flowStarts *ratelimit.Limiter // sign-ins started per client address
 	hashSem    chan struct{}
 	argon      argonParams
 	dummy      string // a password hash checked for unknown users, so they take as long
@@ -207,9 +208,9 @@ func New(ctx context.Context, c Config) (*Service, error) {
 		csrfCookie: c.CookieName + "-csrf",
 		secure:     !c.Insecure,
 		idps:       map[string]*provider{},
-		users:      newLimiter(userFailures, failureWindow, c.Clock),
-		clients:    newLimiter(clientFailures, failureWindow, c.Clock),
-		flowStarts: newLimiter(flowsPerMinute, time.Minute, c.Clock),
+		users:      ratelimit.New(userFailures, failureWindow, c.Clock),
+		clients:    ratelimit.New(clientFailures, failureWindow, c.Clock),
+		flowStarts: ratelimit.New(flowsPerMinute, time.Minute, c.Clock),
 		hashSem:    make(chan struct{}, hashConcurrency),
 		argon:      defaultArgon,
 		cache:      map[string]cached{},
@@ -353,9 +354,9 @@ func (s *Service) housekeeping(ctx context.Context) {
 		if err := s.sweep(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("signin: removing expired sessions failed", "err", err)
 		}
-		s.users.prune()
-		s.clients.prune()
-		s.flowStarts.prune()
+		s.users.Prune()
+		s.clients.Prune()
+		s.flowStarts.Prune()
 		select {
 		case <-ctx.Done():
 			return
