@@ -467,7 +467,6 @@ func (x *exchange) fillContext(r *http.Request, now time.Time) {
 	c.SetString(keys.Route, x.rt.Name)
 	c.SetString(keys.Host, x.host)
 	c.SetString(keys.HTTPPath, x.path)
-	c.SetString("zt:Path", x.path)
 	c.SetString(keys.HTTPMethod, r.Method)
 	setIfMissing := func(k, v string) {
 		if _, ok := c.Lookup(k); !ok && v != "" {

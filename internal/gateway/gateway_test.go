@@ -573,7 +573,7 @@ func TestContextKeys(t *testing.T) {
 		"aws:SourceIp": "127.0.0.1", "aws:SecureTransport": "false",
 		"aws:CurrentTime": "2026-03-01T09:30:00Z", "aws:EpochTime": "1772357400",
 		"aws:UserAgent": "ua/1", "aws:Referer": "https://ref.example/",
-		"zt:Route": "app", "zt:Host": "127.0.0.1", "zt:Path": "/app/café", "zt:HTTPPath": "/app/café", "zt:HTTPMethod": "GET",
+		"zt:Route": "app", "zt:Host": "127.0.0.1", "zt:HTTPPath": "/app/café", "zt:HTTPMethod": "GET",
 		"aws:MultiFactorAuthPresent": "true", "aws:MultiFactorAuthAge": "60",
 		"zt:AuthMethod": "session", "zt:SessionId": "s-123",
 		"aws:PrincipalArn": "arn:zt:iam::111122223333:user/alice", "aws:username": "alice",
