@@ -25,10 +25,17 @@ const DefaultDir = "./ztgate-agent"
 const TokenEnv = "ZTGATE_JOIN_TOKEN"
 
 // reportPosture collects this host's posture and sends it, signed by the
-// device enrolled in dir, every interval until ctx ends.
+// device enrolled in dir, every interval until ctx ends, renewing the
+// device's certificate past half its life.
 func reportPosture(ctx context.Context, log *slog.Logger, dir, caFile string, interval time.Duration) {
 	interval = max(interval, 10*time.Second)
 	for {
+		// The device's certificate is renewed past half its life.
+		if renewed, notAfter, err := device.RenewIn(ctx, dir, "", caFile); err != nil && ctx.Err() == nil {
+			log.Warn("renewing the device certificate failed; retrying at the next interval", "err", err)
+		} else if renewed {
+			log.Info("device certificate renewed", "not_after", notAfter)
+		}
 		rep, err := device.LinuxCollector{AgentVersion: buildinfo.Get().Version}.Collect()
 		if err == nil {
 			var res *device.PostureResult

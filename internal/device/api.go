@@ -2,6 +2,8 @@ package device
 
 import (
 	"bytes"
+	"context"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -21,6 +23,7 @@ import (
 const (
 	EnrollPath  = "/.well-known/ztgate/device/enroll"
 	PosturePath = "/.well-known/ztgate/device/posture"
+	RenewPath   = "/.well-known/ztgate/device/renew"
 )
 
 // MaxEnrollSize bounds an enrollment request's body: a CSR of
@@ -38,10 +41,11 @@ type HandlerConfig struct {
 	ClientIP func(*http.Request) string
 }
 
-// NewHandler serves the device API: POST EnrollPath and POST PosturePath.
-// Every enrollment and report, accepted or refused, is recorded through
-// c.Audit before the answer; when recording fails, the request is refused
-// (a device enrolled meanwhile is revoked).
+// NewHandler serves the device API: POST EnrollPath, POST PosturePath and
+// POST RenewPath. Every enrollment, report and renewal, accepted or
+// refused, is recorded through c.Audit before the answer; when recording
+// fails, the request is refused (a device enrolled meanwhile is revoked,
+// a certificate renewed meanwhile is withdrawn).
 func NewHandler(c HandlerConfig) http.Handler {
 	h := &handler{c: c, log: c.Log}
 	if h.log == nil {
@@ -50,6 +54,7 @@ func NewHandler(c HandlerConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(EnrollPath, h.enroll)
 	mux.HandleFunc(PosturePath, h.posture)
+	mux.HandleFunc(RenewPath, h.renew)
 	return mux
 }
 
@@ -182,13 +187,9 @@ func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, rid, refuseAudit)
 		return
 	}
-	var chainPEM bytes.Buffer
-	for _, c := range e.Chain {
-		pem.Encode(&chainPEM, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
-	}
 	writeJSON(w, rid, http.StatusOK, enrollAnswer{
 		DeviceID: e.Device.ID, SPIFFEID: e.Device.SPIFFEID,
-		CertificateChainPEM: chainPEM.String(), NotAfter: e.Chain[0].NotAfter.UTC(),
+		CertificateChainPEM: chainPEM(e.Chain), NotAfter: e.Chain[0].NotAfter.UTC(),
 	})
 }
 
@@ -247,4 +248,69 @@ func (h *handler) posture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, rid, http.StatusOK, postureAnswer{DeviceID: acc.DeviceID, Compliant: acc.Compliant, SignedAt: acc.SignedAt})
+}
+
+// renewAnswer is a renewal's answer: enrollAnswer's members, and whether
+// the chain was issued before (a renewal sent again).
+type renewAnswer struct {
+	DeviceID            string    `json:"device_id"`
+	SPIFFEID            string    `json:"spiffe_id"`
+	CertificateChainPEM string    `json:"certificate_chain_pem"`
+	NotAfter            time.Time `json:"not_after"`
+	Resent              bool      `json:"resent,omitempty"`
+}
+
+func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
+	rid := newRequestID()
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		writeRefusal(w, rid, refuseMethod)
+		return
+	}
+	a := h.actor(r)
+	body, err := readBody(r, MaxRenewalSize)
+	var (
+		ren     *Renewal
+		claimed string
+	)
+	if err == nil {
+		ren, claimed, err = h.c.Registry.renew(r.Context(), bytes.TrimSpace(body))
+	}
+	if err != nil {
+		ref := renewalRefusalOf(err)
+		if ref == refuseInternal {
+			h.log.Error("device: renewal failed", "request_id", rid, "err", err)
+		}
+		if aerr := h.c.Audit.Record(r.Context(), renewRefusedEvent(a, rid, ref, claimed, err.Error())); aerr != nil {
+			h.log.Error("device: audit record of a refused renewal failed", "request_id", rid, "err", aerr)
+		}
+		writeRefusal(w, rid, ref)
+		return
+	}
+	a.Device = h.c.Registry.AuditDevice(ren.Device.ID, h.c.Registry.clock())
+	if aerr := h.c.Audit.Record(r.Context(), renewedEvent(a, rid, ren)); aerr != nil {
+		// No unaudited certificate may live: this one goes again, and the
+		// one it renewed is current again.
+		h.log.Error("device: audit record of a renewal failed", "request_id", rid, "device", ren.Device.ID, "err", aerr)
+		if !ren.Resent {
+			if werr := h.c.Registry.withdraw(context.WithoutCancel(r.Context()), ren.Device.ID, ren.Chain[0], "device renewal "+ren.Device.ID+" (not audited)"); werr != nil {
+				h.log.Error("device: cannot withdraw an unaudited renewal", "request_id", rid, "device", ren.Device.ID, "serial", serialHex(ren.Chain[0]), "err", werr)
+			}
+		}
+		writeRefusal(w, rid, refuseAudit)
+		return
+	}
+	writeJSON(w, rid, http.StatusOK, renewAnswer{
+		DeviceID: ren.Device.ID, SPIFFEID: ren.Device.SPIFFEID,
+		CertificateChainPEM: chainPEM(ren.Chain), NotAfter: ren.Chain[0].NotAfter.UTC(), Resent: ren.Resent,
+	})
+}
+
+// chainPEM encodes a chain as CERTIFICATE blocks, in order.
+func chainPEM(chain []*x509.Certificate) string {
+	var b bytes.Buffer
+	for _, c := range chain {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
+	}
+	return b.String()
 }

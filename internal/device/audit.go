@@ -13,6 +13,7 @@ const AuditSource = "device.ztgate"
 const (
 	EventEnroll      = "EnrollDevice"
 	EventReport      = "ReportDevicePosture"
+	EventRenew       = "RenewDeviceCertificate"
 	EventRevoke      = "RevokeDevice"
 	EventCreateToken = "CreateEnrollmentToken"
 	EventRevokeToken = "RevokeEnrollmentToken"
@@ -93,13 +94,43 @@ func reportEvent(a audit.Actor, rid, spiffeID string, acc *Accepted) *audit.Reco
 // reportRefusedEvent records a refused report, naming the device it
 // claimed to come from, if it said.
 func reportRefusedEvent(a audit.Actor, rid string, ref refusal, claimed, reason string) *audit.Record {
+	return signedRefusedEvent(EventReport, a, rid, ref, claimed, reason)
+}
+
+// renewRefusedEvent records a refused renewal, as a refused report.
+func renewRefusedEvent(a audit.Actor, rid string, ref refusal, claimed, reason string) *audit.Record {
+	return signedRefusedEvent(EventRenew, a, rid, ref, claimed, reason)
+}
+
+// signedRefusedEvent records a refused request a device signs (event
+// name), naming the device it claimed to come from, if it said.
+func signedRefusedEvent(name string, a audit.Actor, rid string, ref refusal, claimed, reason string) *audit.Record {
 	a.Identity = audit.UserIdentity{Type: "Unknown"}
 	if claimed != "" {
 		a.Identity = audit.UserIdentity{Type: "Device", PrincipalID: claimed}
 	}
 	return audit.AuthFailureEvent{
-		Actor: a, Source: AuditSource, Name: EventReport, RequestID: rid,
+		Actor: a, Source: AuditSource, Name: name, RequestID: rid,
 		Code: ref.code, Message: ref.message, Parameters: map[string]any{"reason": reason},
+	}.Record()
+}
+
+// renewedEvent records a device certificate issued by a renewal, or a
+// current chain sent again (resent: nothing issued).
+func renewedEvent(a audit.Actor, rid string, ren *Renewal) *audit.Record {
+	d := ren.Device
+	a.Identity = deviceIdentity(d.ID, d.SPIFFEID)
+	leaf := ren.Chain[0]
+	return audit.IssuedEvent{
+		Actor: a, Source: AuditSource, Name: EventRenew, RequestID: rid,
+		Resources: deviceResource(d.SPIFFEID),
+		Parameters: map[string]any{
+			"previousSerialNumber": ren.Previous, "signedAt": ren.SignedAt.Format(time.RFC3339),
+		},
+		Response: map[string]any{
+			"deviceId": d.ID, "spiffeId": d.SPIFFEID, "serialNumber": serialHex(leaf),
+			"notAfter": leaf.NotAfter.UTC().Format(time.RFC3339), "resent": ren.Resent,
+		},
 	}.Record()
 }
 

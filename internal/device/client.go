@@ -112,19 +112,9 @@ func SignReport(report Report, key crypto.Signer, chain []*x509.Certificate) (st
 // SignReportAt is SignReport with the signing time (iat) given, to the
 // second.
 func SignReportAt(report Report, key crypto.Signer, chain []*x509.Certificate, at time.Time) (string, error) {
-	if len(chain) == 0 || len(chain) > maxChainLen {
-		return "", fmt.Errorf("device: sign report: a chain of 1 to %d certificates is needed", maxChainLen)
-	}
-	svid, err := pki.ParseSVID(chain)
+	id, err := chainDevice(chain, key)
 	if err != nil {
 		return "", fmt.Errorf("device: sign report: %w", err)
-	}
-	id, ok := IDOf(svid.ID)
-	if !ok {
-		return "", fmt.Errorf("device: sign report: %s is not a device certificate", quote(svid.ID.String()))
-	}
-	if !sameKey(chain[0].PublicKey, key.Public()) {
-		return "", errors.New("device: sign report: the key is not the certificate's")
 	}
 	if report.CollectedAt.IsZero() {
 		report.CollectedAt = at
@@ -137,10 +127,7 @@ func SignReportAt(report Report, key crypto.Signer, chain []*x509.Certificate, a
 	if err != nil {
 		return "", err
 	}
-	h := jwsHeader{Typ: ReportType}
-	for _, c := range chain {
-		h.X5c = append(h.X5c, base64.StdEncoding.EncodeToString(c.Raw))
-	}
+	h := jwsHeader{Typ: ReportType, X5c: x5cOf(chain)}
 	jws, err := signCompact(h, payload, key)
 	if err != nil {
 		return "", fmt.Errorf("device: sign report: %w", err)
@@ -149,6 +136,106 @@ func SignReportAt(report Report, key crypto.Signer, chain []*x509.Certificate, a
 		return "", fmt.Errorf("device: sign report: %d bytes, above the server's %d-byte limit", len(jws), MaxReportSize)
 	}
 	return jws, nil
+}
+
+// Renew renews this device's certificate with the server at serverURL
+// (the path is RenewPath). It signs a request, now, with key, the key of
+// the current chain (leaf first), carrying a CSR for newKey: a new key,
+// or key itself to keep it. It checks the answer, a device certificate
+// for newKey naming the same device, and returns the new chain, leaf
+// first. Only the device's current certificate renews; the one it
+// replaces stays valid until it expires. A refusal is an *APIError. hc is
+// http.DefaultClient when nil.
+func Renew(ctx context.Context, serverURL string, hc *http.Client, key crypto.Signer, chain []*x509.Certificate, newKey crypto.Signer) ([]*x509.Certificate, error) {
+	return renewAt(ctx, serverURL, hc, key, chain, newKey, time.Now())
+}
+
+// renewAt is Renew signing at the time given.
+func renewAt(ctx context.Context, serverURL string, hc *http.Client, key crypto.Signer, chain []*x509.Certificate, newKey crypto.Signer, at time.Time) ([]*x509.Certificate, error) {
+	jws, id, err := signRenewal(key, chain, newKey, at)
+	if err != nil {
+		return nil, err
+	}
+	var ans renewAnswer
+	if err := post(ctx, hc, serverURL, RenewPath, "application/jose", []byte(jws), &ans); err != nil {
+		return nil, err
+	}
+	newChain, err := parseChainPEM([]byte(ans.CertificateChainPEM))
+	if err != nil {
+		return nil, fmt.Errorf("device: renewal answer: %w", err)
+	}
+	svid, err := pki.ParseSVID(newChain)
+	if err != nil {
+		return nil, fmt.Errorf("device: renewal answer: %w", err)
+	}
+	switch got, ok := IDOf(svid.ID); {
+	case !ok || got != id:
+		return nil, fmt.Errorf("device: renewal answer: the certificate names %s, not device %s", quote(svid.ID.String()), id)
+	case !sameKey(newChain[0].PublicKey, newKey.Public()):
+		return nil, errors.New("device: renewal answer: the certificate is not for the new key")
+	}
+	return newChain, nil
+}
+
+// signRenewal makes a renewal request for newKey, signed at at with key,
+// the key of chain, and returns it with the device's ID.
+func signRenewal(key crypto.Signer, chain []*x509.Certificate, newKey crypto.Signer, at time.Time) (string, string, error) {
+	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, newKey)
+	if err != nil {
+		return "", "", fmt.Errorf("device: make csr: %w", err)
+	}
+	return signRenewalCSR(key, chain, csr, at)
+}
+
+// signRenewalCSR makes a renewal request carrying csr (DER), signed at at
+// with key, the key of chain, and returns it with the device's ID.
+func signRenewalCSR(key crypto.Signer, chain []*x509.Certificate, csr []byte, at time.Time) (string, string, error) {
+	id, err := chainDevice(chain, key)
+	if err != nil {
+		return "", "", fmt.Errorf("device: sign renewal: %w", err)
+	}
+	payload, err := json.Marshal(renewalClaims{Sub: id, Iat: at.Unix(), CSR: b64url.EncodeToString(csr)})
+	if err != nil {
+		return "", "", err
+	}
+	h := jwsHeader{Typ: RenewalType, X5c: x5cOf(chain)}
+	jws, err := signCompact(h, payload, key)
+	if err != nil {
+		return "", "", fmt.Errorf("device: sign renewal: %w", err)
+	}
+	if len(jws) > MaxRenewalSize {
+		return "", "", fmt.Errorf("device: sign renewal: %d bytes, above the server's %d-byte limit", len(jws), MaxRenewalSize)
+	}
+	return jws, id, nil
+}
+
+// chainDevice returns the device ID of a chain of 1 to maxChainLen
+// certificates whose leaf is key's.
+func chainDevice(chain []*x509.Certificate, key crypto.Signer) (string, error) {
+	if len(chain) == 0 || len(chain) > maxChainLen {
+		return "", fmt.Errorf("a chain of 1 to %d certificates is needed", maxChainLen)
+	}
+	svid, err := pki.ParseSVID(chain)
+	if err != nil {
+		return "", err
+	}
+	id, ok := IDOf(svid.ID)
+	if !ok {
+		return "", fmt.Errorf("%s is not a device certificate", quote(svid.ID.String()))
+	}
+	if !sameKey(chain[0].PublicKey, key.Public()) {
+		return "", errors.New("the key is not the certificate's")
+	}
+	return id, nil
+}
+
+// x5cOf is a chain as an x5c header: standard base64 of each DER.
+func x5cOf(chain []*x509.Certificate) []string {
+	out := make([]string, 0, len(chain))
+	for _, c := range chain {
+		out = append(out, base64.StdEncoding.EncodeToString(c.Raw))
+	}
+	return out
 }
 
 // PostureResult is the server's answer to an accepted report.

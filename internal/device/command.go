@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -34,6 +35,11 @@ const (
 	KeyFile   = "device.key"  // the device's private key, PKCS#8 PEM
 	CertFile  = "device.crt"  // its certificate chain, PEM, leaf first
 	StateFile = "device.json" // its id and server
+	// PendingKeyFile holds the key a renewal under way certifies, from
+	// before its request is sent until the chain for it is written, so
+	// that a renewal whose answer was lost sends the same key again and
+	// one cut short is completed (RenewDir).
+	PendingKeyFile = "device.key.new"
 )
 
 // EnvToken is where "ztgate device enroll" finds the token when --token is
@@ -54,9 +60,9 @@ type deviceState struct {
 func Command() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "device",
-		Short: "Enroll devices, report their posture, and manage the device registry",
+		Short: "Enroll devices, report their posture, renew their certificates, and manage the device registry",
 	}
-	cmd.AddCommand(enrollCommand(), postureCommand(), tokenCommand(), listCommand(), showCommand(), revokeCommand())
+	cmd.AddCommand(enrollCommand(), postureCommand(), renewCommand(), tokenCommand(), listCommand(), showCommand(), revokeCommand())
 	return cmd
 }
 
@@ -167,6 +173,11 @@ from ` + EnvToken + `; it is used once and is worthless afterwards.`,
 					return err
 				}
 			}
+			// A key a renewal of the device enrolled before was making is
+			// not this device's.
+			if err := os.Remove(filepath.Join(out, PendingKeyFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "enrolled as %s (%s); certificate valid until %s\n", id, svid.ID, chain[0].NotAfter.UTC().Format(time.RFC3339))
 			return nil
 		},
@@ -228,33 +239,17 @@ maximum posture age (one hour by default), from a timer.`,
 // sends it to server (the node it enrolled with when empty), trusting the
 // PEM certificates in caFile for it (the system's when empty).
 func ReportFrom(ctx context.Context, dir, server, caFile string, rep Report) (*PostureResult, error) {
-	stateText, err := os.ReadFile(filepath.Join(dir, StateFile))
+	ld, err := loadDevice(dir)
 	if err != nil {
-		return nil, fmt.Errorf("no enrolled device in %s: %w", dir, err)
-	}
-	var st deviceState
-	if err := json.Unmarshal(stateText, &st); err != nil {
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, StateFile), err)
+		return nil, err
 	}
 	if server == "" {
-		server = st.Server
+		server = ld.state.Server
 	}
 	if err := checkServerURL(server); err != nil {
 		return nil, err
 	}
-	certPEM, err := os.ReadFile(filepath.Join(dir, CertFile))
-	if err != nil {
-		return nil, err
-	}
-	keyPEM, err := os.ReadFile(filepath.Join(dir, KeyFile))
-	if err != nil {
-		return nil, err
-	}
-	svid, key, err := pki.ParseSVIDPEM(certPEM, keyPEM)
-	if err != nil {
-		return nil, err
-	}
-	jws, err := SignReport(rep, key, svid.Certificates)
+	jws, err := SignReport(rep, ld.key, ld.chain)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +258,46 @@ func ReportFrom(ctx context.Context, dir, server, caFile string, rep Report) (*P
 		return nil, err
 	}
 	return SendReport(ctx, server, hc, jws)
+}
+
+func renewCommand() *cobra.Command {
+	var server, dir, caFile string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "renew --dir DIR [--server URL] [--ca-file F] [--force]",
+		Short: "Renew this device's certificate once it is past half of its life",
+		Long: `Renew the certificate of the device enrolled in --dir with the node it
+enrolled with, or --server, once the certificate is past half of its life
+(at any age with --force): make a new key, send a certificate request for
+it signed with the current key, and replace the key and the certificate
+chain in --dir (files mode 0600, each written whole). The new certificate
+has the same device id; the old one stays valid until it expires.
+
+Run it daily, from a timer: it does nothing before half-life. A device
+whose certificate has expired, or that was revoked, cannot renew: enroll it
+again with a new token.`,
+		Example: "  ztgate device renew --dir /etc/ztgate/device",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			renewed, notAfter, err := RenewDir(cmd.Context(), RenewOptions{Dir: dir, Server: server, CAFile: caFile, Force: force})
+			if err != nil {
+				return err
+			}
+			if renewed {
+				fmt.Fprintf(cmd.OutOrStdout(), "renewed; certificate valid until %s\n", notAfter.UTC().Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "not renewed: the certificate, valid until %s, is not past half of its life (--force to renew now)\n", notAfter.UTC().Format(time.RFC3339))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "dir", "", "directory of the enrolled device (as given to enroll --out) (required)")
+	f.StringVar(&server, "server", "", "URL of a ztgate node (default: the one the device enrolled with)")
+	f.StringVar(&caFile, "ca-file", "", "PEM certificates to trust for the server instead of the system's")
+	f.BoolVar(&force, "force", false, "renew whatever the certificate's age")
+	cmd.MarkFlagRequired("dir")
+	return cmd
 }
 
 // adminFlags are the administrator commands' way to a running node.

@@ -35,6 +35,27 @@
 // report's (an older or equal one is a replay). Accepted reports are
 // stored (kind [KindPosture], one record per device, the last).
 //
+// # Renewal
+//
+// A device certificate lives devices.cert_ttl; the device renews it
+// before then without a token ([RenewDir], "ztgate device renew", run
+// daily: it renews past half-life). The request ([RenewPath]) is a
+// compact JWS like a report, typ "ztgate-renew+jwt", signed with the key
+// of the current certificate and carrying its chain (x5c), whose claims
+// are sub, iat and a CSR for the new key (which may be the old one).
+// [Registry.Renew] checks it as a report ([MaxRenewalSize], the chain and
+// the device, the signature, iat within [MaxClockSkew] and later than the
+// last renewal accepted), then the CSR as enrollment does, and issues a
+// certificate for the same device ID and lifetime, appended to the
+// device's certificates so that revoking the device revokes it too. Only
+// the device's current (last issued) certificate renews: a replaced key
+// cannot make itself a successor. The certificate renewed from is not
+// revoked but stays valid until it expires, so that connections and
+// processes that hold it finish and the CRL does not grow with every
+// renewal. A device whose answer was lost sends again with the same new
+// key, from its old certificate, and gets the chain already issued. A
+// device holds at most [MaxLiveCertificates] unexpired certificates.
+//
 // # Facts for decisions
 //
 // Every node keeps the devices and their last reports in memory, loaded at
@@ -47,18 +68,22 @@
 //
 // # Revocation
 //
-// [Registry.Revoke] marks the device revoked and revokes its certificates
-// with [pki.CA.Revoke]: every node refuses them once the change feed
-// brings the revocations, and refuses the device's reports and facts once
-// it brings the device record.
+// [Registry.Revoke] marks the device revoked and revokes all its
+// certificates, renewed ones included, with [pki.CA.Revoke]: every node
+// refuses them once the change feed brings the revocations, and refuses
+// the device's reports, renewals and facts once it brings the device
+// record.
 //
 // # HTTP
 //
-// [NewHandler] serves enrollment ([EnrollPath]) and posture reports
-// ([PosturePath]) to devices, [NewAdminHandler] the administrator's API
-// for the control socket; both record every issue, refusal and revocation
-// through an [audit.Recorder] and answer errors as JSON objects with a
-// code and a constant message. [Enroll], [SignReport] and [SendReport] are
-// their client side, and [Command] is "ztgate device". [CollectLinux]
-// gathers a Linux host's posture from /etc, /proc and /sys.
+// [NewHandler] serves enrollment ([EnrollPath]), posture reports
+// ([PosturePath]) and renewals ([RenewPath]) to devices,
+// [NewAdminHandler] the administrator's API for the control socket; both
+// record every issue, refusal and revocation through an [audit.Recorder]
+// and answer errors as JSON objects with a code and a constant message.
+// An issue that cannot be recorded is undone: an enrolled device is
+// revoked, a renewed certificate withdrawn (revoked, and no longer
+// current). [Enroll], [SignReport], [SendReport] and [Renew] are their
+// client side, and [Command] is "ztgate device". [CollectLinux] gathers a
+// Linux host's posture from /etc, /proc and /sys.
 package device

@@ -60,18 +60,9 @@ func (r *Registry) Enroll(ctx context.Context, req EnrollRequest) (*Enrollment, 
 	if err != nil {
 		return nil, fmt.Errorf("device: spiffe id: %w", err)
 	}
-	chain, err := r.ca.Sign(ctx, pki.Request{
-		CSR:       req.CSR,
-		ID:        sid,
-		Subject:   pkix.Name{CommonName: id, Organization: []string{"ztgate"}, OrganizationalUnit: []string{"device"}},
-		TTL:       r.certTTL,
-		Requester: "device enrollment " + tok.ID + " (token created by " + tok.CreatedBy + ")",
-	}, clientOnly)
+	chain, err := r.sign(ctx, req.CSR, id, sid, "device enrollment "+tok.ID+" (token created by "+tok.CreatedBy+")")
 	if err != nil {
-		if isCSRError(err) {
-			return nil, fmt.Errorf("%w: %w", ErrCSR, err)
-		}
-		return nil, fmt.Errorf("device: sign certificate: %w", err)
+		return nil, err
 	}
 	leaf := chain[0]
 	now := r.clock().UTC()
@@ -158,6 +149,26 @@ func (r *Registry) usableToken(ctx context.Context, rd store.Reader, hash string
 		return nil, &tokenRefusal{reason: "expired", id: t.ID}
 	}
 	return t, nil
+}
+
+// sign has the CA certify the CSR's key as device id, whose SPIFFE ID is
+// sid: the same subject, lifetime and usage at enrollment and renewal.
+// Errors wrap ErrCSR for what the CSR holds, or are the CA's.
+func (r *Registry) sign(ctx context.Context, csrDER []byte, id string, sid pki.ID, requester string) ([]*x509.Certificate, error) {
+	chain, err := r.ca.Sign(ctx, pki.Request{
+		CSR:       csrDER,
+		ID:        sid,
+		Subject:   pkix.Name{CommonName: id, Organization: []string{"ztgate"}, OrganizationalUnit: []string{"device"}},
+		TTL:       r.certTTL,
+		Requester: requester,
+	}, clientOnly)
+	if err != nil {
+		if isCSRError(err) {
+			return nil, fmt.Errorf("%w: %w", ErrCSR, err)
+		}
+		return nil, fmt.Errorf("device: sign certificate: %w", err)
+	}
+	return chain, nil
 }
 
 // clientOnly narrows a device certificate's extended key usage to client

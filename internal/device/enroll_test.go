@@ -122,7 +122,7 @@ func TestEnrollKeyTypes(t *testing.T) {
 			e := n.enrollKey(t, key)
 			n.clock.Advance(time.Second)
 			jws := n.signed(t, goodReport(), key, e.Chain)
-			j, err := parseCompact(jws)
+			j, err := parseCompact(jws, reportJWS)
 			if err != nil || j.header.Alg != name {
 				t.Fatalf("alg %q, %v", j.header.Alg, err)
 			}

@@ -27,26 +27,32 @@ var (
 
 	// ErrTooLarge: an input longer than its limit, refused unread.
 	ErrTooLarge = errors.New("device: input too large")
-	// ErrMalformed: a posture report or request that does not parse, or
-	// lacks what it must carry.
+	// ErrMalformed: a posture report, renewal or request that does not
+	// parse, or lacks what it must carry.
 	ErrMalformed = errors.New("device: malformed input")
 	// ErrCertificate: a certificate chain that is not a valid device
-	// certificate of this CA: untrusted, expired, not a /device/ ID, or
-	// not one the registry issued to that device.
+	// certificate of this CA: untrusted, expired, not a /device/ ID, not
+	// one the registry issued to that device, or (for a renewal) not the
+	// device's current certificate.
 	ErrCertificate = errors.New("device: device certificate refused")
-	// ErrSignature: a report whose algorithm does not fit the
+	// ErrSignature: a report or renewal whose algorithm does not fit the
 	// certificate's key or whose signature does not verify.
 	ErrSignature = errors.New("device: signature invalid")
 	// ErrUnknownDevice: a device ID the registry does not hold.
 	ErrUnknownDevice = errors.New("device: unknown device")
 	// ErrRevoked: a revoked device, or a revoked certificate.
 	ErrRevoked = errors.New("device: device revoked")
-	// ErrStale: a report signed longer ago than MaxClockSkew.
-	ErrStale = errors.New("device: posture report too old")
-	// ErrFuture: a report signed later than MaxClockSkew from now.
-	ErrFuture = errors.New("device: posture report signed in the future")
-	// ErrReplay: a report not newer than the last one accepted.
-	ErrReplay = errors.New("device: posture report replayed")
+	// ErrStale: a report or renewal signed longer ago than MaxClockSkew.
+	ErrStale = errors.New("device: signed too long ago")
+	// ErrFuture: a report or renewal signed later than MaxClockSkew from
+	// now.
+	ErrFuture = errors.New("device: signed in the future")
+	// ErrReplay: a report or renewal not newer than the last one of its
+	// kind accepted from the device.
+	ErrReplay = errors.New("device: replayed")
+	// ErrLimit: a renewal of a device that already holds
+	// MaxLiveCertificates unexpired certificates.
+	ErrLimit = errors.New("device: too many unexpired certificates")
 )
 
 // tokenRefusal is an ErrToken with the reason the audit log records and

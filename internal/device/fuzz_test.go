@@ -42,7 +42,7 @@ func FuzzParseReport(f *testing.F) {
 	f.Add([]byte(""))
 	pub := key.Public()
 	f.Fuzz(func(t *testing.T, token []byte) {
-		j, err := parseCompact(token)
+		j, err := parseCompact(token, reportJWS)
 		if err != nil {
 			checkOneOf(t, err, ErrMalformed)
 			return
@@ -129,6 +129,66 @@ func FuzzParseEnrollRequest(f *testing.F) {
 		var b enrollBody
 		if json.Unmarshal(body, &b) != nil || b.Token != tok || tok == "" || len(csr) == 0 {
 			t.Fatalf("accepted %q: token %q, %d bytes of csr", body, tok, len(csr))
+		}
+	})
+}
+
+// FuzzParseRenewal: the renewal claims parser must not panic, must refuse
+// with ErrMalformed in a short message, and must return what the claims
+// hold.
+func FuzzParseRenewal(f *testing.F) {
+	der := newCSR(f, newP256(f))
+	good, _ := json.Marshal(renewalClaims{Sub: "dev-aaaaaaaaaaaaaaaa", Iat: testNow.Unix(), CSR: b64url.EncodeToString(der)})
+	f.Add(good)
+	f.Add([]byte(`{"sub":"x","iat":1,"csr":"AA"}`))
+	f.Add([]byte(`{"sub":"x","iat":"1","csr":"AA"}`))
+	f.Add([]byte(`{"sub":"x","iat":1.5,"csr":"AA"}`))
+	f.Add([]byte(`{"sub":"x","iat":1,"csr":"AA","ttl":"8760h"}`))
+	f.Add([]byte(`{"sub":"x","iat":1,"csr":"AA"}{}`))
+	f.Add([]byte(`{"sub":null,"iat":null,"csr":null}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		sub, iat, csr, err := parseRenewal(payload)
+		if err != nil {
+			checkOneOf(t, err, ErrMalformed)
+			if len(err.Error()) > 120 {
+				t.Fatalf("error of %d bytes: %q", len(err.Error()), err)
+			}
+			return
+		}
+		if iat.Unix() <= 0 || iat.Unix() > maxIat || len(csr) == 0 {
+			t.Fatalf("accepted iat %v, %d bytes of csr", iat, len(csr))
+		}
+		var c renewalClaims
+		if json.Unmarshal(payload, &c) != nil || c.Sub != sub || c.Iat != iat.Unix() {
+			t.Fatalf("accepted %q as %q at %v", payload, sub, iat)
+		}
+		if der, err := b64url.DecodeString(c.CSR); err != nil || !bytes.Equal(der, csr) {
+			t.Fatalf("accepted %q with another csr", payload)
+		}
+	})
+}
+
+// FuzzRenew runs the registry's whole check on arbitrary input: it must
+// refuse with one of the renewal classes, and renew only the enrolled
+// device.
+func FuzzRenew(f *testing.F) {
+	n := newEnv(f)
+	e, key := n.enroll(f)
+	n.clock.Advance(time.Second)
+	f.Add(renewal(f, key, e.Chain, newCSR(f, key), n.clock.Now()))
+	f.Add(renewal(f, key, e.Chain, []byte("junk"), n.clock.Now()))
+	f.Add(n.signed(f, goodReport(), key, e.Chain))
+	f.Add([]byte("x.y.z"))
+	f.Fuzz(func(t *testing.T, jws []byte) {
+		n.clock.Advance(time.Second)
+		ren, err := n.reg.Renew(context.Background(), jws)
+		if err != nil {
+			checkOneOf(t, err, ErrTooLarge, ErrMalformed, ErrCertificate, ErrSignature, ErrUnknownDevice, ErrRevoked, ErrStale, ErrFuture, ErrReplay, ErrCSR, ErrLimit)
+			return
+		}
+		if ren.Device.ID != e.Device.ID {
+			t.Fatalf("a renewal for %s accepted", ren.Device.ID)
 		}
 	})
 }

@@ -197,7 +197,7 @@ func records(tb testing.TB, st store.Store, kind string) []store.Record {
 // sentinels are every error class the package returns.
 var sentinels = []error{
 	ErrConfig, ErrInvalid, ErrNotFound, ErrToken, ErrCSR, ErrTooLarge, ErrMalformed, ErrCertificate,
-	ErrSignature, ErrUnknownDevice, ErrRevoked, ErrStale, ErrFuture, ErrReplay,
+	ErrSignature, ErrUnknownDevice, ErrRevoked, ErrStale, ErrFuture, ErrReplay, ErrLimit,
 }
 
 // checkErr fails unless err matches want and no other sentinel, and its

@@ -21,9 +21,27 @@ import (
 	"golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// ReportType is the typ header of a posture report: it keeps a device's
-// signature over anything else from passing for a report.
-const ReportType = "ztgate-posture+jwt"
+// The typ headers of what devices sign: each keeps a device's signature
+// over anything else from passing for it, so that a posture report is
+// never taken for a renewal, nor the other way round.
+const (
+	ReportType  = "ztgate-posture+jwt"
+	RenewalType = "ztgate-renew+jwt"
+)
+
+// jwsKind is what a compact JWS is for: its typ header, the word its
+// errors name it by, and whether it must carry its chain.
+type jwsKind struct {
+	typ, noun string
+	// needChain refuses a JWS without x5c: a renewal is signed by the
+	// certificate it presents, never looked up by kid.
+	needChain bool
+}
+
+var (
+	reportJWS  = jwsKind{typ: ReportType, noun: "report"}
+	renewalJWS = jwsKind{typ: RenewalType, noun: "renewal", needChain: true}
+)
 
 // maxChainLen bounds the certificates of an x5c header.
 const maxChainLen = 4
@@ -35,7 +53,7 @@ var (
 	base64RawStd = base64.RawStdEncoding.Strict()
 )
 
-// jwsHeader is a report's protected header. Unknown members are refused:
+// jwsHeader is a report's or renewal's protected header. Unknown members are refused:
 // none that would matter (jwk, jku, x5u) is ever honoured, and saying so
 // beats ignoring them.
 type jwsHeader struct {
@@ -47,6 +65,7 @@ type jwsHeader struct {
 
 // compactJWS is a parsed, not yet verified, compact JWS.
 type compactJWS struct {
+	kind         jwsKind
 	header       jwsHeader
 	chain        []*x509.Certificate // from x5c; nil when the report names its device by kid
 	signingInput []byte              // BASE64URL(header) "." BASE64URL(payload)
@@ -54,53 +73,55 @@ type compactJWS struct {
 	sig          []byte
 }
 
-// parseCompact splits and decodes a compact JWS and its header. It reads
-// no claim: the payload is decoded only after the signature is checked.
-// Errors wrap ErrMalformed.
-func parseCompact(token []byte) (*compactJWS, error) {
+// parseCompact splits and decodes a compact JWS of kind k and its header.
+// It reads no claim: the payload is decoded only after the signature is
+// checked. Errors wrap ErrMalformed.
+func parseCompact(token []byte, k jwsKind) (*compactJWS, error) {
 	h, rest, ok1 := bytes.Cut(token, []byte("."))
 	p, s, ok2 := bytes.Cut(rest, []byte("."))
 	if !ok1 || !ok2 || bytes.IndexByte(s, '.') >= 0 {
-		return nil, fmt.Errorf("%w: report is not a compact jws (three dot-separated parts)", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s is not a compact jws (three dot-separated parts)", ErrMalformed, k.noun)
 	}
 	headerJSON, err := b64url.DecodeString(string(h))
 	if err != nil {
-		return nil, fmt.Errorf("%w: report header is not base64url", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s header is not base64url", ErrMalformed, k.noun)
 	}
-	j := &compactJWS{signingInput: token[:len(h)+1+len(p)], payload: string(p)}
+	j := &compactJWS{kind: k, signingInput: token[:len(h)+1+len(p)], payload: string(p)}
 	dec := json.NewDecoder(bytes.NewReader(headerJSON))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j.header); err != nil || dec.More() {
-		return nil, fmt.Errorf("%w: report header is not a json object of alg, typ, kid and x5c", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s header is not a json object of alg, typ, kid and x5c", ErrMalformed, k.noun)
 	}
 	switch {
-	case j.header.Typ != ReportType:
-		return nil, fmt.Errorf("%w: report header typ is %s, not %s", ErrMalformed, quote(j.header.Typ), ReportType)
+	case j.header.Typ != k.typ:
+		return nil, fmt.Errorf("%w: %s header typ is %s, not %s", ErrMalformed, k.noun, quote(j.header.Typ), k.typ)
 	case j.header.Alg == "":
-		return nil, fmt.Errorf("%w: report header has no alg", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s header has no alg", ErrMalformed, k.noun)
+	case k.needChain && len(j.header.X5c) == 0:
+		return nil, fmt.Errorf("%w: %s header has no x5c", ErrMalformed, k.noun)
 	case len(j.header.X5c) == 0 && j.header.Kid == "":
-		return nil, fmt.Errorf("%w: report header has neither x5c nor kid", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s header has neither x5c nor kid", ErrMalformed, k.noun)
 	case len(j.header.X5c) > maxChainLen:
-		return nil, fmt.Errorf("%w: report x5c holds %d certificates, at most %d", ErrMalformed, len(j.header.X5c), maxChainLen)
+		return nil, fmt.Errorf("%w: %s x5c holds %d certificates, at most %d", ErrMalformed, k.noun, len(j.header.X5c), maxChainLen)
 	case j.header.Kid != "" && !ValidID(j.header.Kid):
-		return nil, fmt.Errorf("%w: report kid %s is not a device id", ErrMalformed, quote(j.header.Kid))
+		return nil, fmt.Errorf("%w: %s kid %s is not a device id", ErrMalformed, k.noun, quote(j.header.Kid))
 	}
 	for i, c := range j.header.X5c {
 		der, err := b64std.DecodeString(c)
 		if err != nil {
-			return nil, fmt.Errorf("%w: report x5c[%d] is not base64", ErrMalformed, i)
+			return nil, fmt.Errorf("%w: %s x5c[%d] is not base64", ErrMalformed, k.noun, i)
 		}
 		cert, err := x509.ParseCertificate(der)
 		if err != nil {
-			return nil, fmt.Errorf("%w: report x5c[%d] is not a certificate", ErrMalformed, i)
+			return nil, fmt.Errorf("%w: %s x5c[%d] is not a certificate", ErrMalformed, k.noun, i)
 		}
 		j.chain = append(j.chain, cert)
 	}
 	if j.sig, err = b64url.DecodeString(string(s)); err != nil {
-		return nil, fmt.Errorf("%w: report signature is not base64url", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s signature is not base64url", ErrMalformed, k.noun)
 	}
 	if _, err := b64url.DecodeString(j.payload); err != nil {
-		return nil, fmt.Errorf("%w: report payload is not base64url", ErrMalformed)
+		return nil, fmt.Errorf("%w: %s payload is not base64url", ErrMalformed, k.noun)
 	}
 	return j, nil
 }
@@ -159,7 +180,7 @@ func (j *compactJWS) verify(pub crypto.PublicKey) error {
 		ok = rsa.VerifyPKCS1v15(k, crypto.SHA256, d[:], j.sig) == nil
 	}
 	if !ok {
-		return fmt.Errorf("%w: the report's signature does not verify with the certificate's key", ErrSignature)
+		return fmt.Errorf("%w: the %s's signature does not verify with the certificate's key", ErrSignature, j.kind.noun)
 	}
 	return nil
 }

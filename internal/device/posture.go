@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,7 +52,7 @@ func (r *Registry) acceptReport(ctx context.Context, jws []byte) (acc *Accepted,
 	if len(jws) > MaxReportSize {
 		return nil, "", fmt.Errorf("%w: report of %d bytes exceeds the %d-byte limit", ErrTooLarge, len(jws), MaxReportSize)
 	}
-	j, err := parseCompact(jws)
+	j, err := parseCompact(jws, reportJWS)
 	if err != nil {
 		return nil, "", err
 	}
@@ -78,9 +79,59 @@ func claimedDevice(j *compactJWS) string {
 
 // verifyReport is the rest of AcceptReport, on a parsed report.
 func (r *Registry) verifyReport(ctx context.Context, j *compactJWS) (*Accepted, error) {
+	sg, err := r.authenticate(ctx, j, false)
+	if err != nil {
+		return nil, err
+	}
+	id, st := sg.id, sg.st
+	sub, iat, report, err := parseClaims(sg.payload)
+	if err != nil {
+		return nil, err
+	}
+	if sub != id {
+		return nil, fmt.Errorf("%w: report sub %s is not the signing device %s", ErrMalformed, quote(sub), id)
+	}
+	now := r.clock()
+	if err := fresh(iat, now); err != nil {
+		return nil, err
+	}
+	if st.posture != nil && !iat.After(st.posture.SignedAt) {
+		return nil, replayed("report", iat, st.posture.SignedAt)
+	}
+	p := &postureRecord{DeviceID: id, Report: report, SignedAt: iat, ReceivedAt: now.UTC(), Serial: sg.serial}
+	if err := r.store(ctx, p); err != nil {
+		return nil, err
+	}
+	if err := r.apply(ctx, id); err != nil {
+		r.log.Warn("device: accepted report not yet in memory; the change feed will bring it", "device", id, "err", err)
+	}
+	return &Accepted{DeviceID: id, Report: report, SignedAt: iat, Serial: sg.serial, Compliant: r.compliant(p, now)}, nil
+}
+
+// signer is the device that signed a JWS whose signature verified.
+type signer struct {
+	id      string
+	st      *state // the device, registered and not revoked
+	chain   []*x509.Certificate
+	serial  string // of chain[0], lowercase hex
+	payload []byte // decoded, not yet read
+}
+
+// authenticate is what a report and a renewal have in common: the
+// certificate chain, from x5c or the registered device named by kid,
+// verified by the CA: trusted, valid now, not revoked (ErrCertificate,
+// ErrRevoked); a /device/ ID of a registered device that is not revoked
+// and holds that certificate (ErrCertificate, ErrUnknownDevice,
+// ErrRevoked); the signature, with the certificate's key and the
+// algorithm its type calls for (ErrSignature). It returns the signer and
+// the payload, which nothing has read before. With fromStore, the device
+// is read from the store rather than memory, which may not yet hold a
+// certificate another node just issued.
+func (r *Registry) authenticate(ctx context.Context, j *compactJWS, fromStore bool) (*signer, error) {
+	noun := j.kind.noun
 	chain := j.chain
 	if chain == nil {
-		st, err := r.known(ctx, j.header.Kid)
+		st, err := r.known(ctx, j.header.Kid, fromStore)
 		if err != nil {
 			return nil, err
 		}
@@ -100,53 +151,34 @@ func (r *Registry) verifyReport(ctx context.Context, j *compactJWS) (*Accepted, 
 		return nil, fmt.Errorf("%w: %s is not a device's spiffe id", ErrCertificate, quote(svid.ID.String()))
 	}
 	if j.header.Kid != "" && j.header.Kid != id {
-		return nil, fmt.Errorf("%w: kid %s is not the certificate's device %s", ErrMalformed, j.header.Kid, id)
+		return nil, fmt.Errorf("%w: %s kid %s is not the certificate's device %s", ErrMalformed, noun, j.header.Kid, id)
 	}
-	st, err := r.known(ctx, id)
+	st, err := r.known(ctx, id, fromStore)
 	if err != nil {
 		return nil, err
 	}
-	leaf := chain[0]
-	serial := serialHex(leaf)
+	serial := serialHex(chain[0])
 	if !st.dev.hasSerial(serial) {
 		// A certificate for this ID that the registry did not issue to
 		// the device (a workload entry naming a /device/ path) proves
 		// nothing about the device.
 		return nil, fmt.Errorf("%w: certificate %s was not issued to device %s", ErrCertificate, serial, id)
 	}
-	if err := j.verify(leaf.PublicKey); err != nil {
+	if err := j.verify(chain[0].PublicKey); err != nil {
 		return nil, err
 	}
 	payload, _ := b64url.DecodeString(j.payload) // checked by parseCompact
-	sub, iat, report, err := parseClaims(payload)
-	if err != nil {
-		return nil, err
-	}
-	if sub != id {
-		return nil, fmt.Errorf("%w: report sub %s is not the signing device %s", ErrMalformed, quote(sub), id)
-	}
-	now := r.clock()
-	if err := fresh(iat, now); err != nil {
-		return nil, err
-	}
-	if st.posture != nil && !iat.After(st.posture.SignedAt) {
-		return nil, replayed(iat, st.posture.SignedAt)
-	}
-	p := &postureRecord{DeviceID: id, Report: report, SignedAt: iat, ReceivedAt: now.UTC(), Serial: serial}
-	if err := r.store(ctx, p); err != nil {
-		return nil, err
-	}
-	if err := r.apply(ctx, id); err != nil {
-		r.log.Warn("device: accepted report not yet in memory; the change feed will bring it", "device", id, "err", err)
-	}
-	return &Accepted{DeviceID: id, Report: report, SignedAt: iat, Serial: serial, Compliant: r.compliant(p, now)}, nil
+	return &signer{id: id, st: st, chain: chain, serial: serial, payload: payload}, nil
 }
 
 // known returns the state of a registered device that is not revoked:
 // from memory, or, for a device enrolled on another node whose record the
-// feed has not brought yet, from the store.
-func (r *Registry) known(ctx context.Context, id string) (*state, error) {
-	st := r.lookup(id)
+// feed has not brought yet (or always, with fromStore), from the store.
+func (r *Registry) known(ctx context.Context, id string, fromStore bool) (*state, error) {
+	var st *state
+	if !fromStore {
+		st = r.lookup(id)
+	}
 	if st == nil {
 		d, p, err := r.read(ctx, id)
 		if errors.Is(err, ErrNotFound) {
@@ -163,7 +195,8 @@ func (r *Registry) known(ctx context.Context, id string) (*state, error) {
 	return st, nil
 }
 
-// fresh refuses a report signed more than MaxClockSkew from now.
+// fresh refuses a report or renewal signed more than MaxClockSkew from
+// now.
 func fresh(iat, now time.Time) error {
 	switch {
 	case iat.After(now.Add(MaxClockSkew)):
@@ -174,8 +207,10 @@ func fresh(iat, now time.Time) error {
 	return nil
 }
 
-func replayed(iat, last time.Time) error {
-	return fmt.Errorf("%w: signed at %s, not after the last report accepted (%s)", ErrReplay, iat.Format(time.RFC3339), last.Format(time.RFC3339))
+// replayed refuses a report or renewal (noun) signed at iat, not after
+// the last one accepted.
+func replayed(noun string, iat, last time.Time) error {
+	return fmt.Errorf("%w: %s signed at %s, not after the last %s accepted (%s)", ErrReplay, noun, iat.Format(time.RFC3339), noun, last.Format(time.RFC3339))
 }
 
 // store writes p as its device's last report in a transaction that
@@ -212,7 +247,7 @@ func (r *Registry) store(ctx context.Context, p *postureRecord) error {
 				return err
 			}
 			if last, err := decodePosture(old); err == nil && !p.SignedAt.After(last.SignedAt) {
-				return replayed(p.SignedAt, last.SignedAt)
+				return replayed("report", p.SignedAt, last.SignedAt)
 			}
 			_, err = tx.Replace(ctx, KindPosture, p.DeviceID, v, old.Revision)
 			return err

@@ -27,27 +27,37 @@ const (
 // deviceRecord is a stored device. Revocation is a field, not a deletion:
 // the record of who held which certificate stays.
 type deviceRecord struct {
-	ID           string       `json:"id"`
-	Name         string       `json:"name"`
-	Owner        string       `json:"owner,omitempty"`
-	Managed      bool         `json:"managed"`
-	Groups       []string     `json:"groups"`
-	SPIFFEID     string       `json:"spiffe_id"`
-	EnrolledAt   time.Time    `json:"enrolled_at"`
-	EnrolledBy   string       `json:"enrolled_by"`   // the administrator who created the token
-	EnrolledFrom string       `json:"enrolled_from"` // the address the enrollment came from
-	Enrollment   string       `json:"enrollment"`    // the token's public id
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	Owner        string    `json:"owner,omitempty"`
+	Managed      bool      `json:"managed"`
+	Groups       []string  `json:"groups"`
+	SPIFFEID     string    `json:"spiffe_id"`
+	EnrolledAt   time.Time `json:"enrolled_at"`
+	EnrolledBy   string    `json:"enrolled_by"`   // the administrator who created the token
+	EnrolledFrom string    `json:"enrolled_from"` // the address the enrollment came from
+	Enrollment   string    `json:"enrollment"`    // the token's public id
+	// Certificates are in the order issued: the last that is not
+	// withdrawn is the current one, the only one that may renew.
 	Certificates []certRecord `json:"certificates"`
-	Revoked      *revocation  `json:"revoked,omitempty"`
+	// LastRenewal is the signing time (iat) of the last renewal accepted:
+	// one signed at or before it is a replay.
+	LastRenewal time.Time   `json:"last_renewal,omitzero"`
+	Revoked     *revocation `json:"revoked,omitempty"`
 }
 
 // certRecord is one certificate issued to a device: the chain it verifies
 // with (leaf first, without the root), kept so that a report naming the
-// device by kid needs no chain of its own.
+// device by kid needs no chain of its own. The chain of a certificate
+// found expired at a renewal is dropped; its serial stays, as the record
+// of what the device held.
 type certRecord struct {
 	Serial   string    `json:"serial"` // lowercase hex, as pki keys it
 	NotAfter time.Time `json:"not_after"`
-	Chain    [][]byte  `json:"chain"`
+	Chain    [][]byte  `json:"chain,omitempty"`
+	// Withdrawn is when the certificate was revoked because its renewal
+	// could not be audited: it was never delivered, and is not current.
+	Withdrawn time.Time `json:"withdrawn,omitzero"`
 }
 
 type revocation struct {
@@ -111,25 +121,35 @@ func decodePosture(rec store.Record) (*postureRecord, error) {
 	return p, nil
 }
 
-// hasSerial reports whether serial is one of the device's certificates.
+// hasSerial reports whether serial is one of the device's certificates,
+// and not one withdrawn.
 func (d *deviceRecord) hasSerial(serial string) bool {
-	return slices.ContainsFunc(d.Certificates, func(c certRecord) bool { return c.Serial == serial })
+	return slices.ContainsFunc(d.Certificates, func(c certRecord) bool { return c.Serial == serial && c.Withdrawn.IsZero() })
 }
 
-// currentChain returns the chain of the device's certificate that expires
-// last, for a report that names the device by kid.
-func (d *deviceRecord) currentChain() ([]*x509.Certificate, error) {
-	if len(d.Certificates) == 0 {
-		return nil, fmt.Errorf("%w: device %s has no certificate", ErrCertificate, d.ID)
-	}
-	c := slices.MaxFunc(d.Certificates, func(a, b certRecord) int { return a.NotAfter.Compare(b.NotAfter) })
-	chain := make([]*x509.Certificate, 0, len(c.Chain))
-	for _, der := range c.Chain {
-		x, err := x509.ParseCertificate(der)
-		if err != nil {
-			return nil, fmt.Errorf("device: stored certificate %s of %s does not parse", c.Serial, d.ID)
+// current returns the device's current certificate: the last issued and
+// not withdrawn. The last, rather than the one that expires last, so that
+// a renewal under a shorter devices.cert_ttl still makes the new one
+// current.
+func (d *deviceRecord) current() (certRecord, bool) {
+	for i := len(d.Certificates) - 1; i >= 0; i-- {
+		if c := d.Certificates[i]; c.Withdrawn.IsZero() {
+			return c, true
 		}
-		chain = append(chain, x)
+	}
+	return certRecord{}, false
+}
+
+// currentChain returns the chain of the device's current certificate,
+// for a report that names the device by kid.
+func (d *deviceRecord) currentChain() ([]*x509.Certificate, error) {
+	c, ok := d.current()
+	if !ok || len(c.Chain) == 0 {
+		return nil, fmt.Errorf("%w: device %s has no current certificate", ErrCertificate, d.ID)
+	}
+	chain, err := parseChain(c.Chain)
+	if err != nil {
+		return nil, fmt.Errorf("device: stored certificate %s of %s does not parse", c.Serial, d.ID)
 	}
 	return chain, nil
 }
@@ -148,6 +168,9 @@ type Device struct {
 	EnrolledFrom string        `json:"enrolled_from,omitempty"`
 	Enrollment   string        `json:"enrollment"` // the id of the token used
 	Certificates []Certificate `json:"certificates"`
+	// LastRenewal is when the last renewal accepted was signed; zero
+	// before the first.
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 	// Platform is the OS of the last accepted report; empty before one.
 	Platform      string    `json:"platform,omitempty"`
 	Revoked       bool      `json:"revoked"`
@@ -158,10 +181,14 @@ type Device struct {
 	Posture *Posture `json:"posture,omitempty"`
 }
 
-// Certificate names one certificate issued to a device.
+// Certificate names one certificate issued to a device, in the order
+// issued.
 type Certificate struct {
 	Serial   string    `json:"serial"` // lowercase hex
 	NotAfter time.Time `json:"not_after"`
+	// Withdrawn: revoked at once because its renewal could not be
+	// audited; never delivered.
+	Withdrawn bool `json:"withdrawn,omitempty"`
 }
 
 // Posture is a device's last accepted posture report.
@@ -177,10 +204,10 @@ func view(d *deviceRecord, p *postureRecord) Device {
 	v := Device{
 		ID: d.ID, Name: d.Name, Owner: d.Owner, Managed: d.Managed, Groups: slices.Clone(d.Groups),
 		SPIFFEID: d.SPIFFEID, EnrolledAt: d.EnrolledAt, EnrolledBy: d.EnrolledBy, EnrolledFrom: d.EnrolledFrom,
-		Enrollment: d.Enrollment, Certificates: make([]Certificate, 0, len(d.Certificates)),
+		Enrollment: d.Enrollment, Certificates: make([]Certificate, 0, len(d.Certificates)), LastRenewal: d.LastRenewal,
 	}
 	for _, c := range d.Certificates {
-		v.Certificates = append(v.Certificates, Certificate{Serial: c.Serial, NotAfter: c.NotAfter})
+		v.Certificates = append(v.Certificates, Certificate{Serial: c.Serial, NotAfter: c.NotAfter, Withdrawn: !c.Withdrawn.IsZero()})
 	}
 	if d.Revoked != nil {
 		v.Revoked, v.RevokedAt, v.RevokedBy, v.RevokedReason = true, d.Revoked.At, d.Revoked.By, d.Revoked.Reason

@@ -63,6 +63,28 @@ func refusalOf(err error) refusal {
 	return refuseInternal
 }
 
+// renewalRefusalOf is refusalOf for a renewal, whose signature, time and
+// replay refusals speak of a renewal rather than a report.
+func renewalRefusalOf(err error) refusal {
+	switch {
+	case errors.Is(err, ErrCSR) && errors.Is(err, pki.ErrRequest):
+		return refusal{http.StatusBadRequest, "InvalidCertificateRequest", "The certificate request names another identity than the device's."}
+	case errors.Is(err, ErrCertificate):
+		return refusal{http.StatusUnauthorized, "InvalidDeviceCertificate", "The device certificate is not valid, or is not the device's current certificate."}
+	case errors.Is(err, ErrSignature):
+		return refusal{http.StatusUnauthorized, "InvalidSignature", "The renewal's signature does not verify with the device certificate's key."}
+	case errors.Is(err, ErrStale):
+		return refusal{http.StatusBadRequest, "RequestExpired", "The renewal was signed more than 5 minutes ago: sign a new one."}
+	case errors.Is(err, ErrFuture):
+		return refusal{http.StatusBadRequest, "RequestNotYetValid", "The renewal was signed more than 5 minutes ahead of the server's time: check the device's clock."}
+	case errors.Is(err, ErrReplay):
+		return refusal{http.StatusConflict, "ReplayedRequest", "The renewal is not newer than the last renewal accepted from this device."}
+	case errors.Is(err, ErrLimit):
+		return refusal{http.StatusTooManyRequests, "TooManyCertificates", "The device holds too many unexpired certificates to renew again: wait for one to expire."}
+	}
+	return refusalOf(err)
+}
+
 // csrMessage says what is wrong with a refused CSR, in a fixed sentence
 // per class.
 func csrMessage(err error) string {

@@ -98,6 +98,16 @@ gateway:
 	if code, body := get(); code != 200 {
 		t.Fatalf("after reporting again: %d %s", code, body)
 	}
+	// Renewal: a new certificate (new key, new serial) for the same
+	// device, which the gateway accepts at once.
+	oldCert := string(mustRead(t, filepath.Join(devDir, "device.crt")))
+	ztgateCmd(t, "device", "renew", "--dir", devDir, "--server", server, "--ca-file", roots, "--force")
+	if string(mustRead(t, filepath.Join(devDir, "device.crt"))) == oldCert {
+		t.Fatal("renew left the certificate as it was")
+	}
+	if code, body := get(); code != 200 {
+		t.Fatalf("with the renewed certificate: %d %s", code, body)
+	}
 
 	// The decision's record names the device.
 	text := auditText(t, dir)

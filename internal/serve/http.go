@@ -35,6 +35,7 @@ func (n *node) routes() http.Handler {
 		return device.NewHandler(device.HandlerConfig{Registry: r, Audit: n.audit, Log: n.log})
 	})
 	mux.Handle("POST "+device.EnrollPath, n.m.instrument("device", limited(ratelimit.New(enrollPerMinute, time.Minute, nil), devAPI)))
+	mux.Handle("POST "+device.RenewPath, n.m.instrument("device", limited(ratelimit.New(enrollPerMinute, time.Minute, nil), devAPI)))
 	mux.Handle("POST "+device.PosturePath, n.m.instrument("device", limited(ratelimit.New(posturePerMinute, time.Minute, nil), devAPI)))
 	joins := limited(ratelimit.New(enrollPerMinute, time.Minute, nil), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n.agents.Handler().ServeHTTP(w, r)
