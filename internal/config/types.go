@@ -209,7 +209,7 @@ type Route struct {
 	PathPrefix    string   `yaml:"path_prefix" default:"/" doc:"Path prefix the route answers for, matched at segment boundaries."`
 	Upstreams     []string `yaml:"upstreams" required:"true" example:"[http://127.0.0.1:3000]" doc:"Upstream URLs (http or https); requests are spread over them."`
 	Public        bool     `yaml:"public" doc:"No authentication: requests are still decided by policy, as the anonymous principal, and audited."`
-	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers), mtls (client certificates from ztgate's CA on the TLS listener: workloads by SPIFFE ID). Empty: all."`
+	Auth          []string `yaml:"auth" example:"[session, sigv4, jwt]" doc:"Authentication methods the route accepts, tried in order: session (people: the login cookie), sigv4 (AWS-signed requests), jwt (bearer tokens from the sts.web_identity issuers), mtls (client certificates from ztgate's CA on the TLS listener: workloads by SPIFFE ID, devices). Empty: all but mtls, which a route must name."`
 	ReportOnly    bool     `yaml:"report_only" doc:"Log and audit what would be denied, and forward it anyway: for rolling out new policies safely."`
 	StripPrefix   bool     `yaml:"strip_prefix" doc:"Remove path_prefix from the path forwarded upstream."`
 	H2C           bool     `yaml:"h2c" doc:"Speak HTTP/2 without TLS to http upstreams, as gRPC servers expect; WebSocket upgrades still use HTTP/1.1."`

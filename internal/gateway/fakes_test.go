@@ -73,6 +73,8 @@ func (a *fakeAuth) Authenticate(r *http.Request, _ *Route) (*Identity, error) {
 		if c, err := r.Cookie(SessionCookie); err == nil {
 			cred = c.Value
 		}
+	case "mtls":
+		cred = r.Header.Get("X-Test-Client-Cert")
 	}
 	switch cred {
 	case "":

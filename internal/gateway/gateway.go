@@ -36,7 +36,10 @@ type Config struct {
 	Decider        Decider // required
 	Asserter       Asserter
 	// Audit records every decision and every refused credential; a
-	// record that cannot be written refuses the request. Required.
+	// record that cannot be written refuses the request (a GET, forwarded
+	// while its record is written, has its answer withheld). When it can
+	// Submit (audit.Writer), safe requests overlap the record's wait with
+	// the upstream's. Required.
 	Audit audit.Recorder
 	// TrustedProxies are the peers whose X-Forwarded-For, -Proto and
 	// -Host are believed.
@@ -291,9 +294,18 @@ func (x *exchange) serve(w http.ResponseWriter, r *http.Request) *Refusal {
 		x.assertion = a
 	}
 	if wait != nil {
-		hw := &heldWriter{ResponseWriter: w, x: x, ctx: r.Context(), wait: wait}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		hw := &heldWriter{ResponseWriter: w, x: x, ctx: r.Context(), wait: wait, cancel: cancel}
 		defer hw.release() // an answer that wrote nothing still waits
-		w = hw
+		defer func() {
+			// The upstream exchange cancelled after a failed record ends
+			// the proxy with http.ErrAbortHandler; the refusal is whole.
+			if v := recover(); v != nil && (v != http.ErrAbortHandler || hw.err == nil) {
+				panic(v)
+			}
+		}()
+		w, r = hw, r.WithContext(ctx)
 	}
 	x.forward(w, r)
 	return nil

@@ -29,13 +29,16 @@ func safeMethod(m string) bool {
 // heldWriter lets nothing of the answer out (head, body, flush, upgraded
 // connection) until wait has returned nil. When wait fails, the upstream's
 // answer is dropped and the client is told that the request could not be
-// audited. The reverse proxy uses it from one goroutine.
+// audited and the upstream exchange is cancelled. The reverse proxy
+// writes the answer from one goroutine; interim answers (1xx) come from
+// the transport's, and are never held.
 type heldWriter struct {
 	http.ResponseWriter
-	x    *exchange
-	ctx  context.Context
-	wait func(context.Context) error // nil once called
-	err  error
+	x      *exchange
+	ctx    context.Context
+	wait   func(context.Context) error // nil once called
+	err    error
+	cancel context.CancelFunc // ends the upstream exchange
 }
 
 // release waits for the record once and reports whether the answer may
@@ -53,13 +56,25 @@ func (h *heldWriter) release() error {
 		h.x.g.log.Error("gateway: auditing a decision failed; the answer is withheld", "route", h.x.routeName(), "err", h.err, "request_id", h.x.rid)
 		clear(h.ResponseWriter.Header()) // the upstream's, copied already
 		writeRefusal(h.ResponseWriter, h.x.format, h.x.rid, refuseAudit)
+		http.NewResponseController(h.ResponseWriter).Flush()
+		// A streamed answer would otherwise run on, discarded, for as
+		// long as the upstream sends it.
+		h.cancel()
 	}
 	return h.err
 }
 
-// WriteHeader sends the head, interim ones (103) included, once the
-// record is durable.
+// WriteHeader sends the head once the record is durable. An interim
+// answer (103 Early Hints) is optional: it is passed on only when the
+// record is already durable, never waited for, as the transport calls
+// this from the goroutine that reads the upstream connection.
 func (h *heldWriter) WriteHeader(code int) {
+	if code < 200 && code != http.StatusSwitchingProtocols {
+		if h.wait == nil && h.err == nil {
+			h.ResponseWriter.WriteHeader(code)
+		}
+		return
+	}
 	if h.release() == nil {
 		h.ResponseWriter.WriteHeader(code)
 	}

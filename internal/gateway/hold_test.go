@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -143,7 +144,7 @@ func TestHeldAnswerAuditFails(t *testing.T) {
 	a.open(errors.New("disk full"))
 	resp, body := h.do("GET", "/app/x", map[string]string{"Authorization": "Bearer alice", "Accept": "application/json"}, nil)
 	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "the data") || resp.Header.Get("X-Secret-Data") != "" ||
-		!strings.Contains(body, "could not be audited") || resp.Header.Get("X-Request-Id") == "" {
+		!strings.Contains(body, "could not be recorded in the audit log") || resp.Header.Get("X-Request-Id") == "" {
 		t.Fatalf("%d %v %s", resp.StatusCode, resp.Header, body)
 	}
 }
@@ -187,5 +188,64 @@ func TestHeldUpgrade(t *testing.T) {
 	if ws, err := websocket.DialConfig(cfg); err == nil {
 		ws.Close()
 		t.Fatal("the upgrade went through although its record failed")
+	}
+}
+
+// TestHeldStreamAuditFails: when the record of a streamed answer (server-
+// sent events) fails, the client gets the refusal whole and the upstream
+// exchange ends, rather than running on discarded.
+func TestHeldStreamAuditFails(t *testing.T) {
+	stopped := make(chan struct{})
+	h, a := gatedHarness(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		defer close(stopped)
+		for i := 0; ; i++ {
+			if _, err := fmt.Fprintf(w, "data: %d\n\n", i); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}))
+	a.open(errors.New("disk full"))
+	resp, body := h.do("GET", "/app/events", map[string]string{"Authorization": "Bearer alice", "Accept": "application/json"}, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable || strings.Contains(body, "data:") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the upstream stream ran on after the refusal")
+	}
+}
+
+// TestMTLSNamedOnly: a route without an auth list accepts every method
+// but mtls, which admits workloads and devices only where a route names
+// it.
+func TestMTLSNamedOnly(t *testing.T) {
+	up := newRecorder(t, "up")
+	users := map[string]Identity{"alice": user("alice")}
+	auths := []Authenticator{&fakeAuth{method: "jwt", users: users}, &fakeAuth{method: "mtls", users: users}}
+	h := newHarness(t, Config{
+		Decider: &prefixDecider{allow: []string{appARN("/"), ResourceARN(testAccount, "named", "/")}}, Asserter: &fakeAsserter{},
+		Authenticators: auths,
+		Routes: []Route{
+			{Name: "app", Upstreams: []*url.URL{up.URL()}},
+			{Name: "named", PathPrefix: "/named", Auth: []string{"mtls"}, Upstreams: []*url.URL{up.URL()}},
+		},
+	})
+	cert := map[string]string{"X-Test-Client-Cert": "alice", "Accept": "application/json"}
+	if resp, body := h.do("GET", "/app/x", cert, nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unnamed mtls on a route without auth: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.do("GET", "/app/x", map[string]string{"Authorization": "Bearer alice"}, nil); resp.StatusCode != 200 {
+		t.Fatalf("jwt on a route without auth: %d %s", resp.StatusCode, body)
+	}
+	if resp, body := h.do("GET", "/named/x", cert, nil); resp.StatusCode != 200 {
+		t.Fatalf("mtls on a route that names it: %d %s", resp.StatusCode, body)
 	}
 }

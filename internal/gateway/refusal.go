@@ -51,7 +51,7 @@ var (
 	refusePathLong   = &Refusal{http.StatusRequestURITooLong, "URITooLong", "The request path is too long."}
 	refuseAuth       = &Refusal{http.StatusUnauthorized, "Unauthenticated", "This application requires authentication."}
 	refuseReauth     = &Refusal{http.StatusUnauthorized, "ReauthenticationRequired", "This application requires a more recent sign-in."}
-	refuseAudit      = &Refusal{http.StatusServiceUnavailable, "ServiceUnavailable", "The request could not be audited, so it was not served. Try again later."}
+	refuseAudit      = &Refusal{http.StatusServiceUnavailable, "ServiceUnavailable", "The request could not be recorded in the audit log, so it was refused. Try again later."}
 	refuseInternal   = &Refusal{http.StatusInternalServerError, "InternalFailure", "The request could not be served because of an internal error."}
 	refuseBadGateway = &Refusal{http.StatusBadGateway, "BadGateway", "The application could not be reached."}
 )

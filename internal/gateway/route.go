@@ -40,7 +40,9 @@ type Route struct {
 	Public bool
 	// Auth lists the accepted authentication methods in order ("session",
 	// "sigv4", "jwt", "mtls"); empty accepts every configured
-	// authenticator, in the configuration's order.
+	// authenticator, in the configuration's order, except mtls: client
+	// certificates admit workloads and devices, which a route names on
+	// purpose.
 	Auth []string
 	// ReportOnly serves denied requests anyway, logging and auditing the
 	// denial as report-only: a way to try a policy before enforcing it.
@@ -232,7 +234,11 @@ func compileRoutes(c *Config) (*router, []*route, error) {
 			return nil, nil, fail("negative maximum session age")
 		}
 		if len(rt.Auth) == 0 {
-			rt.auth = methods
+			for _, a := range methods {
+				if a.Method() != "mtls" {
+					rt.auth = append(rt.auth, a)
+				}
+			}
 		}
 		for _, m := range rt.Auth {
 			a, ok := byMethod[m]

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/store"
@@ -25,16 +26,23 @@ type cachedKey struct {
 	creds  sigv4.Credentials
 	status Status
 	user   User
+	at     time.Time // when it was read from the store
 }
 
 // maxCachedKeys bounds the cache; past it, it starts again empty.
 const maxCachedKeys = 100_000
 
-func (c *keyCache) get(id string) (cachedKey, bool) {
+// KeyCacheTTL bounds how long an opened key is served from memory without
+// reading the store again: a backstop for a change feed that stalls
+// without failing, after which another node's deactivation would
+// otherwise never arrive.
+const KeyCacheTTL = 30 * time.Second
+
+func (c *keyCache) get(id string, now time.Time) (cachedKey, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	k, ok := c.keys[id]
-	return k, ok && c.on
+	return k, ok && c.on && now.Sub(k.at) < KeyCacheTTL && !now.Before(k.at)
 }
 
 // generation is the value put must be given for its entry to be kept.
@@ -83,7 +91,9 @@ func (c *keyCache) enable(on bool) {
 // while it runs, signed requests are verified from memory. A change to
 // an access key drops that key; a change to any user drops every key
 // (their users' tags may have changed). Changes made through another node
-// reach this one in the time the change feed takes (milliseconds).
+// reach this one in the time the change feed takes (milliseconds); while
+// the store reports its feed down, and past KeyCacheTTL, keys are read
+// from the store again.
 func (d *Directory) Run(ctx context.Context) error {
 	rev, err := d.store.Revision(ctx)
 	if err != nil {
@@ -98,13 +108,14 @@ func (d *Directory) Run(ctx context.Context) error {
 			return nil
 		}
 		if errors.Is(err, store.ErrResync) {
-			// Changes were missed: forget everything and follow on from
-			// now.
-			d.keys.drop("")
+			// Changes were missed: follow on from now, then forget
+			// everything (a read kept after the drop saw at least this
+			// revision, whose later changes the new watch delivers).
 			if rev, err = d.store.Revision(ctx); err != nil {
 				return fmt.Errorf("iam: access keys: %w", err)
 			}
 			sub = d.store.Watch(rev)
+			d.keys.drop("")
 			continue
 		}
 		if err != nil {
@@ -119,18 +130,31 @@ func (d *Directory) Run(ctx context.Context) error {
 	}
 }
 
+// liveness is what a store that follows its change log live reports: a
+// node whose feed is down must not trust what the feed would have
+// invalidated.
+type liveness interface{ Live() bool }
+
 // openKey reads an access key, its secret and its user from the store,
-// and keeps them when the cache is on and nothing changed meanwhile.
+// and keeps them when the cache is on and nothing changed meanwhile. The
+// cache serves only while the store's change feed is live.
 func (d *Directory) openKey(ctx context.Context, accessKeyID string) (cachedKey, error) {
-	if k, ok := d.keys.get(accessKeyID); ok {
-		return k, nil
+	now := d.clock()
+	live := true
+	if l, ok := d.store.(liveness); ok {
+		live = l.Live()
+	}
+	if live {
+		if k, ok := d.keys.get(accessKeyID, now); ok {
+			return k, nil
+		}
 	}
 	gen := d.keys.generation()
 	_, rec, err := getKey(ctx, d.store, accessKeyID)
 	if err != nil {
 		return cachedKey{}, err
 	}
-	k := cachedKey{status: rec.Status}
+	k := cachedKey{status: rec.Status, at: now}
 	if rec.Status == Active {
 		plain, err := openSecret(d, rec)
 		if err != nil {
@@ -141,7 +165,9 @@ func (d *Directory) openKey(ctx context.Context, accessKeyID string) (cachedKey,
 	if k.user, err = d.GetUser(ctx, rec.User); err != nil {
 		return cachedKey{}, err
 	}
-	d.keys.put(accessKeyID, k, gen)
+	if live {
+		d.keys.put(accessKeyID, k, gen)
+	}
 	return k, nil
 }
 

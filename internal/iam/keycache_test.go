@@ -11,11 +11,15 @@ import (
 	"github.com/ztgate/ztgate/internal/store"
 )
 
-// countingStore counts the reads of access keys.
+// countingStore counts the reads of access keys, and says its feed is
+// down when told.
 type countingStore struct {
 	store.Store
 	keyReads atomic.Int64
+	down     atomic.Bool
 }
+
+func (s *countingStore) Live() bool { return !s.down.Load() }
 
 func (s *countingStore) Get(ctx context.Context, kind, key string) (store.Record, error) {
 	if kind == KindAccessKey {
@@ -91,6 +95,19 @@ func TestKeyCache(t *testing.T) {
 		t.Fatalf("%d key reads with the cache, want 1", n)
 	}
 
+	// A store whose feed is down: every lookup reads the store.
+	cs.down.Store(true)
+	cs.keyReads.Store(0)
+	for range 3 {
+		if _, err := d.Lookup(ctx, k.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := cs.keyReads.Load(); n != 3 {
+		t.Fatalf("%d key reads with the feed down, want 3", n)
+	}
+	cs.down.Store(false)
+
 	// Own writes: at once.
 	if err := d.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
 		t.Fatal(err)
@@ -148,15 +165,19 @@ func TestKeyCacheStaleRead(t *testing.T) {
 	gen := c.generation()
 	c.drop("AKIAEXAMPLE")
 	c.put("AKIAEXAMPLE", cachedKey{status: Active}, gen)
-	if _, ok := c.get("AKIAEXAMPLE"); ok {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, ok := c.get("AKIAEXAMPLE", now); ok {
 		t.Fatal("a read from before a drop was kept")
 	}
-	c.put("AKIAEXAMPLE", cachedKey{status: Active}, c.generation())
-	if _, ok := c.get("AKIAEXAMPLE"); !ok {
+	c.put("AKIAEXAMPLE", cachedKey{status: Active, at: now}, c.generation())
+	if _, ok := c.get("AKIAEXAMPLE", now.Add(time.Second)); !ok {
 		t.Fatal("a current read was not kept")
 	}
+	if _, ok := c.get("AKIAEXAMPLE", now.Add(KeyCacheTTL)); ok {
+		t.Fatal("a read older than KeyCacheTTL was served")
+	}
 	c.enable(false)
-	if _, ok := c.get("AKIAEXAMPLE"); ok {
+	if _, ok := c.get("AKIAEXAMPLE", now.Add(time.Second)); ok {
 		t.Fatal("the cache served while off")
 	}
 }

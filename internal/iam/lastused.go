@@ -23,6 +23,10 @@ type KeyUse struct {
 // that a busy key costs one store write an hour rather than one a request.
 const KeyUseInterval = time.Hour
 
+// keyUseRetry is how long a node waits to record a key's use again after
+// failing to.
+const keyUseRetry = time.Minute
+
 // maxKeyUses bounds the per-node memory of recorded uses.
 const maxKeyUses = 100_000
 
@@ -58,8 +62,9 @@ func (d *Directory) RecordKeyUse(ctx context.Context, accessKeyID, service, regi
 		})
 	}
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		// Try again in a minute, not on every request of a failing store.
 		d.usesMu.Lock()
-		delete(d.uses, accessKeyID) // try again on the next request
+		d.uses[accessKeyID] = now.Add(keyUseRetry - KeyUseInterval)
 		d.usesMu.Unlock()
 		d.log.Warn("recording an access key's last use failed", "access_key_id", accessKeyID, "err", err)
 	}

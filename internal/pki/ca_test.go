@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -425,6 +426,28 @@ func TestImportRoot(t *testing.T) {
 	if _, err := VerifySVID(svid, ca.Bundle(), e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := ca.VerifySVID(svid); err != nil {
+		t.Fatal(err)
+	}
+	// A sibling CA under the same root, even one that copies the
+	// intermediate's name, issues nothing this CA accepts.
+	sibling, siblingKey := testCA(t, chain[0].Subject.CommonName, root, rootKey, nil)
+	leafKey := newP256(t)
+	leafTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(42), Subject: pkix.Name{CommonName: "w"},
+		NotBefore: testNow.Add(-time.Minute), NotAfter: testNow.Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, URIs: []*url.URL{mustID(t, "spiffe://example.org/w").URL()},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, leafTmpl, sibling, &leafKey.PublicKey, siblingKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _ := x509.ParseCertificate(der)
+	if _, err := VerifySVID([]*x509.Certificate{forged, sibling}, ca.Bundle(), e.clock.Now()); err != nil {
+		t.Fatalf("the bundle alone should accept the sibling's SVID (it shares the root): %v", err)
+	}
+	_, err = ca.VerifySVID([]*x509.Certificate{forged, sibling})
+	checkErr(t, err, ErrUntrusted)
 	// Started again with the same import, the node loads what it stored;
 	// with another, it refuses.
 	e.open(t, func(c *Config) { c.Import = imp })

@@ -122,6 +122,11 @@ func (c ControlConfig) issue(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
+		for _, reserved := range []string{"/device/", "/ztgate/"} {
+			if strings.HasPrefix(id.Path()+"/", reserved) {
+				return nil, fmt.Errorf("%w: spiffe ids under %s are issued by enrollment and joining only", ErrRequest, strings.TrimSuffix(reserved, "/"))
+			}
+		}
 		var ttl time.Duration
 		if req.TTL != "" {
 			if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {

@@ -103,8 +103,12 @@ func (ca *CA) Revoke(ctx context.Context, serial *big.Int, reason Reason, by str
 	// waiting for its own change to come back through the feed.
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
-	if err := ca.rev.apply(ctx, ca.st, key, rev, ca.log); err != nil {
-		return err
+	// The revocation is committed: a failure to apply it here (the
+	// caller gone, the store hiccuping) leaves it to the feed, and is not
+	// the caller's failure.
+	if err := ca.rev.apply(context.WithoutCancel(ctx), ca.st, key, rev, ca.log); err != nil {
+		ca.log.Warn("pki: applying a committed revocation failed; the change feed will", "serial", key, "err", err)
+		return nil
 	}
 	ca.refreshCRL()
 	return nil

@@ -130,32 +130,38 @@ func ParseSVIDPEM(certPEM, keyPEM []byte) (*SVID, *PrivateKey, error) {
 // authority of b, honouring name constraints (ErrUntrusted). It reads no
 // clock: now is the caller's.
 func VerifySVID(chain []*x509.Certificate, b *Bundle, now time.Time) (*SVID, error) {
+	svid, _, err := verifySVID(chain, b, now)
+	return svid, err
+}
+
+// verifySVID is VerifySVID, also returning the verified chains.
+func verifySVID(chain []*x509.Certificate, b *Bundle, now time.Time) (*SVID, [][]*x509.Certificate, error) {
 	if b == nil || now.IsZero() {
-		return nil, fmt.Errorf("%w: VerifySVID needs a bundle and a time", ErrConfig)
+		return nil, nil, fmt.Errorf("%w: VerifySVID needs a bundle and a time", ErrConfig)
 	}
 	svid, err := ParseSVID(chain)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !svid.ID.MemberOf(b.td) {
-		return nil, fmt.Errorf("%w: spiffe id %s is not in trust domain %s", ErrTrustDomain, quote(svid.ID.String()), quote(b.td.String()))
+		return nil, nil, fmt.Errorf("%w: spiffe id %s is not in trust domain %s", ErrTrustDomain, quote(svid.ID.String()), quote(b.td.String()))
 	}
 	for _, c := range chain {
 		switch {
 		case now.Before(c.NotBefore):
-			return nil, fmt.Errorf("%w: certificate %s (serial %s) is not valid before %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotBefore.UTC().Format(time.RFC3339))
+			return nil, nil, fmt.Errorf("%w: certificate %s (serial %s) is not valid before %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotBefore.UTC().Format(time.RFC3339))
 		case now.After(c.NotAfter):
-			return nil, fmt.Errorf("%w: certificate %s (serial %s) expired at %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotAfter.UTC().Format(time.RFC3339))
+			return nil, nil, fmt.Errorf("%w: certificate %s (serial %s) expired at %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotAfter.UTC().Format(time.RFC3339))
 		}
 	}
 	if len(b.x509) == 0 {
-		return nil, fmt.Errorf("%w: the bundle of %s has no x509 authorities", ErrUntrusted, quote(b.td.String()))
+		return nil, nil, fmt.Errorf("%w: the bundle of %s has no x509 authorities", ErrUntrusted, quote(b.td.String()))
 	}
 	inter := x509.NewCertPool()
 	for _, c := range chain[1:] {
 		inter.AddCert(c)
 	}
-	_, err = chain[0].Verify(x509.VerifyOptions{
+	chains, err := chain[0].Verify(x509.VerifyOptions{
 		Roots:         b.roots,
 		Intermediates: inter,
 		CurrentTime:   now,
@@ -164,11 +170,11 @@ func VerifySVID(chain []*x509.Certificate, b *Bundle, now time.Time) (*SVID, err
 	if err != nil {
 		var inv x509.CertificateInvalidError
 		if errors.As(err, &inv) && inv.Reason == x509.Expired {
-			return nil, fmt.Errorf("%w: %v", ErrValidity, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrValidity, err)
 		}
-		return nil, fmt.Errorf("%w: chain of %s does not verify against the bundle of %s: %v", ErrUntrusted, quote(svid.ID.String()), quote(b.td.String()), err)
+		return nil, nil, fmt.Errorf("%w: chain of %s does not verify against the bundle of %s: %v", ErrUntrusted, quote(svid.ID.String()), quote(b.td.String()), err)
 	}
-	return svid, nil
+	return svid, chains, nil
 }
 
 // VerifySVID checks a presented chain against the CA's own bundle at the
@@ -189,9 +195,20 @@ func (ca *CA) VerifySVID(chain []*x509.Certificate) (*SVID, error) {
 		}
 		chain = full
 	}
-	svid, err := VerifySVID(chain, ca.Bundle(), ca.clock())
+	svid, chains, err := verifySVID(chain, ca.Bundle(), ca.clock())
 	if err != nil {
 		return nil, err
+	}
+	// Issued by this CA: the root may be shared with other CAs (an
+	// imported chain under an enterprise root), whose certificates are
+	// not ours to accept nor to revoke.
+	signer := ca.mat.Load().signer()
+	ours := false
+	for _, c := range chains {
+		ours = ours || (len(c) > 1 && c[1].Equal(signer))
+	}
+	if !ours {
+		return nil, fmt.Errorf("%w: %s was not issued by this ca's signing certificate", ErrUntrusted, quote(svid.ID.String()))
 	}
 	for _, c := range chain {
 		if ca.Revoked(c.SerialNumber) {

@@ -51,6 +51,10 @@ func (l *Limiter) Blocked(key string) bool {
 func (l *Limiter) Add(key string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.addLocked(key)
+}
+
+func (l *Limiter) addLocked(key string) *window {
 	now := l.now()
 	w := l.m[key]
 	if w == nil || now.Sub(w.start) >= l.per {
@@ -67,16 +71,15 @@ func (l *Limiter) Add(key string) {
 		l.m[key] = w
 	}
 	w.n++
+	return w
 }
 
 // Allow counts one event for key and reports whether it was within the
-// limit.
+// limit, in one step: concurrent callers cannot all slip under it.
 func (l *Limiter) Allow(key string) bool {
-	if l.Blocked(key) {
-		return false
-	}
-	l.Add(key)
-	return true
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.addLocked(key).n <= l.max
 }
 
 // Reset forgets key's events.

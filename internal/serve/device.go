@@ -71,7 +71,7 @@ func (n *node) deviceLoop(ctx context.Context) {
 // signature verification).
 const (
 	enrollPerMinute  = 30
-	posturePerMinute = 120
+	posturePerMinute = 600
 )
 
 // limited answers 429 to a client that has made more than l allows.

@@ -159,6 +159,7 @@ func TestMTLSGateway(t *testing.T) {
 		{[]string{"--spiffe-id", "spiffe://other.org/web"}, "trust domain"},
 		{[]string{"--spiffe-id", "spiffe://example.org/a/../b"}, "spiffe id"},
 		{[]string{"--spiffe-id", "spiffe://example.org/web", "--ttl", "-5m"}, "ttl"},
+		{[]string{"--spiffe-id", "spiffe://example.org/device/dev-aaaaaaaaaaaaaaaa"}, "enrollment and joining only"},
 	} {
 		args := append([]string{"ca", "issue", "--data-dir", dir, "--out", filepath.Join(t.TempDir(), "x")}, tc.args...)
 		out, err := exec.Command(binary, args...).CombinedOutput()
@@ -263,8 +264,8 @@ func TestMTLSGateway(t *testing.T) {
 	// Issuance, decisions and the revocation are on the audit record,
 	// without any private key.
 	text := auditText(t, dir)
-	if n := strings.Count(text, `"errorCode":"CertificateRefused"`); n != 3 {
-		t.Errorf("%d refused issuances on record, want 3", n)
+	if n := strings.Count(text, `"errorCode":"CertificateRefused"`); n != 4 {
+		t.Errorf("%d refused issuances on record, want 4", n)
 	}
 	for _, want := range []string{`"eventName":"TLSHandshake"`, `"errorCode":"CertificateRejected"`, `"eventName":"IssueCertificate"`, `"eventName":"RevokeCertificate"`, `"arn":"spiffe://example.org/web"`, `"type":"Workload"`} {
 		if !strings.Contains(text, want) {

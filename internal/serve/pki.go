@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/policy/keys"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 )
 
 // TLSAddrFile, in the data directory, holds the TLS listener's address
@@ -109,6 +111,8 @@ func (s *serverCerts) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	c, err := s.issue(now)
 	if err != nil {
 		if s.cur != nil && now.Before(s.cur.Leaf.NotAfter) {
+			// Try again in a minute, not on every handshake meanwhile.
+			s.half = now.Add(time.Minute)
 			s.n.log.Warn("renewing the TLS listener's certificate failed; serving the current one", "err", err)
 			return s.cur, nil
 		}
@@ -222,10 +226,14 @@ func (n *node) verifyClient(cs tls.ConnectionState, conn net.Conn) error {
 		Actor: a, Source: audit.SourceGateway, Name: "TLSHandshake", Code: "CertificateRejected", Message: err.Error(),
 		Parameters: map[string]any{"serialNumber": strings.ToLower(leaf.SerialNumber.Text(16)), "issuer": leaf.Issuer.String()},
 	}.Record()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if aerr := n.audit.Record(ctx, rec); aerr != nil {
-		n.log.Error("audit record of a refused client certificate failed", "err", aerr)
+	// One client presenting bad certificates over and over is recorded
+	// up to a bound a minute; the rest are refused all the same.
+	if n.handshakeRefusals == nil || n.handshakeRefusals.Allow(ratelimit.ClientKey(a.SourceIP)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if aerr := n.audit.Record(ctx, rec); aerr != nil {
+			n.log.Error("audit record of a refused client certificate failed", "err", aerr)
+		}
 	}
 	return err
 }
@@ -266,13 +274,26 @@ func (g mtlsGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.I
 		Principal: authz.ParsePrincipal(id), ARN: id, ID: id, Method: "mtls", Context: &kc,
 		Audit: audit.UserIdentity{Type: "Workload", PrincipalID: id, ARN: id},
 	}
-	if devID, ok := device.IDOf(svid.ID); ok {
+	devID, isDevice := device.IDOf(svid.ID)
+	if !isDevice && strings.HasPrefix(svid.ID.Path(), "/device/") {
+		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "UnknownDevice", Message: "The device is not enrolled, or its enrollment was revoked."}
+	}
+	if isDevice {
 		// A device: known and not revoked in the registry, whatever its
-		// certificate says until the revocation reaches this node; its
-		// facts become the zt:Device* keys.
+		// certificate says until the revocation reaches this node, and
+		// the certificate one the registry issued to it (a certificate
+		// that merely names the device is not the device); its facts
+		// become the zt:Device* keys.
 		reg := g.n.Devices()
 		now := time.Now()
-		if reg == nil || !reg.Context(devID, now, &kc) {
+		serial := fmt.Sprintf("%x", leaf.SerialNumber.Bytes())
+		var issued bool
+		if reg != nil {
+			if dev, ok := reg.Lookup(devID); ok && !dev.Revoked {
+				issued = slices.ContainsFunc(dev.Certificates, func(c device.Certificate) bool { return c.Serial == serial && !c.Withdrawn })
+			}
+		}
+		if !issued || !reg.Context(devID, now, &kc) {
 			return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "UnknownDevice", Message: "The device is not enrolled, or its enrollment was revoked."}
 		}
 		ident.Audit.Type = "Device"

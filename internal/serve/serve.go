@@ -34,6 +34,7 @@ import (
 	"github.com/ztgate/ztgate/internal/gateway"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/pki"
+	"github.com/ztgate/ztgate/internal/ratelimit"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/signin"
@@ -134,6 +135,9 @@ type node struct {
 	devices *device.Registry
 	// agents serves the host agents' API and its administration.
 	agents *agent.Server
+	// handshakeRefusals bounds the audit records of refused client
+	// certificates per client address.
+	handshakeRefusals *ratelimit.Limiter
 }
 
 // Store returns the open store, or why there is none yet.
@@ -267,6 +271,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}
 
+	n.handshakeRefusals = ratelimit.New(60, time.Minute, nil)
 	if n.agents, err = agent.NewServer(agent.ServerConfig{CA: n.CA, Store: n.Store, Audit: n.audit, Actor: control.Actor, Log: log, MaxTTL: cfg.CA.MaxTTL.D()}); err != nil {
 		return fmt.Errorf("agent API: %w", err)
 	}
