@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ztgate/ztgate/internal/testkit"
 	"net"
 	"net/http"
 	"os"
@@ -35,7 +36,7 @@ func TestEnrollAndPostureCommands(t *testing.T) {
 		t.Skipf("this host's posture cannot be collected: %v", err)
 	}
 	// The server runs on the real clock: the command signs with it.
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	n := newNode(t, openSQLite(t, filepath.Join(t.TempDir(), "z.db"), "t"), newKEK(t), clock)
 	mem := &audit.Memory{}
 	srv := n.server(t, mem)

@@ -11,7 +11,6 @@ import (
 	"errors"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/store"
-	"github.com/ztgate/ztgate/internal/store/sqlstore"
+	"github.com/ztgate/ztgate/internal/testkit"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -34,47 +33,15 @@ const (
 )
 
 // fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testkit.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: testNow} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return testkit.NewClock(testNow) }
 
 // openSQLite opens (or reopens) the SQLite store at path, as a node
 // would; it is closed when the test ends.
-func openSQLite(tb testing.TB, path, name string) store.Store {
-	tb.Helper()
-	st, err := sqlstore.Open(context.Background(), sqlstore.Options{
-		Driver: sqlstore.SQLite, Path: path, Node: name, Poll: 20 * time.Millisecond,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
-}
+func openSQLite(tb testing.TB, path, node string) store.Store { return testkit.SQLite(tb, path, node) }
 
-func newKEK(tb testing.TB) *secret.KEK {
-	tb.Helper()
-	k, err := secret.GenerateKEK(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
+func newKEK(tb testing.TB) *secret.KEK { return testkit.KEK(tb) }
 
 // node is one ztgate node's view: its store, CA and registry, on a clock
 // shared with the other nodes of the test.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/ztgate/ztgate/internal/testkit"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -189,7 +190,7 @@ func fileNames(m map[string][]byte) []string {
 // TestRenewCommand runs "ztgate device renew" against a server on the
 // real clock, which the command signs with.
 func TestRenewCommand(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
+	clock := testkit.NewClock(time.Now())
 	n := newNode(t, openSQLite(t, filepath.Join(t.TempDir(), "z.db"), "t"), newKEK(t), clock)
 	mem := &audit.Memory{}
 	srv := n.server(t, mem)

@@ -1,0 +1,40 @@
+package testkit
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ztgate/ztgate/internal/store"
+)
+
+func TestClock(t *testing.T) {
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	c := NewClock(start)
+	c.Advance(time.Minute)
+	if !c.Now().Equal(start.Add(time.Minute)) {
+		t.Fatal(c.Now())
+	}
+	c.Set(start)
+	if !c.Now().Equal(start) {
+		t.Fatal(c.Now())
+	}
+}
+
+func TestSQLiteAndKEK(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	st := SQLite(t, path, "n1")
+	if _, err := st.Update(context.Background(), func(tx store.Tx) error {
+		_, err := tx.Put(context.Background(), "k", "a", []byte("v"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := st.Get(context.Background(), "k", "a"); err != nil || string(r.Value) != "v" {
+		t.Fatal(r, err)
+	}
+	if KEK(t) == nil {
+		t.Fatal("no key")
+	}
+}
