@@ -3,6 +3,7 @@ package serve
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/assertion"
@@ -29,6 +31,7 @@ import (
 	"github.com/ztgate/ztgate/internal/signin"
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/sts"
+	"github.com/ztgate/ztgate/internal/webidentity"
 )
 
 // MaxSignedBody bounds the body a SigV4 request to the gateway may carry
@@ -137,20 +140,81 @@ func (g sigv4Gateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.
 // (sts.web_identity): the caller is the federated principal
 // arn:zt:iam::ACCOUNT:oidc-provider/HOST/PATH, which routes' resource
 // policies allow with conditions on HOST/PATH:sub, :aud and :amr.
+//
+// A verified token is remembered, by its SHA-256, until it expires or for
+// jwtCacheTTL at most, so that a client sending the same token with every
+// request does not cost a signature verification each time.
 type jwtGateway struct {
 	web     sts.WebIdentity
 	account string
+	clock   func() time.Time
+
+	mu    sync.Mutex
+	cache map[[32]byte]verifiedJWT
 }
 
-func (jwtGateway) Method() string { return "jwt" }
+// verifiedJWT is a token this node verified, and when.
+type verifiedJWT struct {
+	tok *webidentity.Token
+	at  time.Time
+}
 
-func (g jwtGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.Identity, error) {
+// usable reports whether the verification still stands at now.
+func (v verifiedJWT) usable(now time.Time) bool {
+	return now.Before(v.tok.Expires) && now.Before(v.at.Add(jwtCacheTTL)) && !now.Before(v.at)
+}
+
+// jwtCacheTTL bounds how long a verified bearer token is trusted without
+// verifying it again (a key withdrawn from the issuer's JWKS meanwhile
+// stops it within this long); maxCachedJWTs bounds the memory.
+const (
+	jwtCacheTTL   = 5 * time.Minute
+	maxCachedJWTs = 10_000
+)
+
+func newJWTGateway(web sts.WebIdentity, account string) *jwtGateway {
+	return &jwtGateway{web: web, account: account, clock: time.Now, cache: map[[32]byte]verifiedJWT{}}
+}
+
+func (*jwtGateway) Method() string { return "jwt" }
+
+// verify verifies tok, or finds it verified and not yet expired.
+func (g *jwtGateway) verify(ctx context.Context, tok string) (*webidentity.Token, error) {
+	key := sha256.Sum256([]byte(tok))
+	now := g.clock()
+	g.mu.Lock()
+	v, ok := g.cache[key]
+	g.mu.Unlock()
+	if ok && v.usable(now) {
+		return v.tok, nil
+	}
+	t, err := g.web.Verify(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	if len(g.cache) >= maxCachedJWTs {
+		for k, c := range g.cache {
+			if !c.usable(now) {
+				delete(g.cache, k)
+			}
+		}
+		if len(g.cache) >= maxCachedJWTs {
+			clear(g.cache)
+		}
+	}
+	g.cache[key] = verifiedJWT{tok: t, at: now}
+	g.mu.Unlock()
+	return t, nil
+}
+
+func (g *jwtGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.Identity, error) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok {
 		return nil, gateway.ErrNoCredentials
 	}
-	t, err := g.web.Verify(r.Context(), strings.TrimSpace(tok))
+	t, err := g.verify(r.Context(), strings.TrimSpace(tok))
 	if err != nil {
 		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "InvalidToken", Message: "The bearer token is not valid."}
 	}
@@ -262,7 +326,7 @@ func (n *node) newGateway() (*gateway.Gateway, *assertion.Signer, error) {
 	}
 	auths := []gateway.Authenticator{sessionGateway{s: n.signin, account: n.account()}, sigv4Gateway{a: n.gatewayAuthn()}}
 	if n.web != nil {
-		auths = append(auths, jwtGateway{web: n.web, account: n.account()})
+		auths = append(auths, newJWTGateway(n.web, n.account()))
 	}
 	auths = append(auths, mtlsGateway{n: n})
 	c := gateway.Config{
