@@ -5,15 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
+	"github.com/ztgate/ztgate/internal/testkit"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/pgtest"
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/store"
-	"github.com/ztgate/ztgate/internal/store/sqlstore"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -24,57 +23,19 @@ var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 const testAudience = "arn:zt:gateway::000000000000:route/demo"
 
 // fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type fakeClock = testkit.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: testNow} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
+func newFakeClock() *fakeClock { return testkit.NewClock(testNow) }
 
 // openSQLite opens (or reopens) the SQLite store at path, as a node
 // would; it is closed when the test ends.
-func openSQLite(tb testing.TB, path, node string) store.Store {
-	tb.Helper()
-	st, err := sqlstore.Open(context.Background(), sqlstore.Options{
-		Driver: sqlstore.SQLite, Path: path, Node: node, Poll: 20 * time.Millisecond,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
-	return st
-}
+func openSQLite(tb testing.TB, path, node string) store.Store { return testkit.SQLite(tb, path, node) }
 
 func newStore(tb testing.TB) store.Store {
 	return openSQLite(tb, filepath.Join(tb.TempDir(), "x.db"), "test")
 }
 
-func newKEK(tb testing.TB) *secret.KEK {
-	tb.Helper()
-	k, err := secret.GenerateKEK(rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
+func newKEK(tb testing.TB) *secret.KEK { return testkit.KEK(tb) }
 
 // env is one node's view: a store, the cluster's KEK and a clock.
 type env struct {
