@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -13,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"github.com/ztgate/ztgate/internal/testkit"
 	"io"
 	"log/slog"
 	"net"
@@ -417,14 +417,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func newP256(t testing.TB) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
+func newP256(t testing.TB) *ecdsa.PrivateKey { return testkit.P256(t) }
 
 // csrPEM makes a CSR for key, shaped by mod.
 func csrPEM(t testing.TB, key crypto.Signer, mod func(*x509.CertificateRequest)) string {
@@ -433,11 +426,7 @@ func csrPEM(t testing.TB, key crypto.Signer, mod func(*x509.CertificateRequest))
 	if mod != nil {
 		mod(tmpl)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}))
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: testkit.CSR(t, key, tmpl)}))
 }
 
 // rawClient calls the agent API directly, presenting cert when given.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/jsonobj"
 	"strconv"
 	"strings"
 	"time"
@@ -99,43 +100,43 @@ func parseClaims(payload []byte) (*tokenClaims, error) {
 	t := new(tokenClaims)
 	c := &t.Claims
 	var hasExp, hasIat bool
-	err := members(payload, func(name, raw []byte) error {
+	err := jsonobj.Object(payload, func(name, raw []byte) error {
 		ok := true
 		switch string(name) {
 		case "iss":
-			c.Issuer, ok = str(raw)
+			c.Issuer, ok = jsonobj.String(raw)
 		case "sub":
-			c.Subject, ok = str(raw)
+			c.Subject, ok = jsonobj.String(raw)
 		case "aud":
 			// A string or an array of strings (RFC 7519 §4.1.3).
-			t.aud, ok = strs(raw, true)
+			t.aud, ok = jsonobj.Strings(raw, true)
 		case "exp":
-			c.Expires, ok = date(raw)
+			c.Expires, ok = jsonobj.Date(raw)
 			hasExp = true
 		case "iat":
-			c.IssuedAt, ok = date(raw)
+			c.IssuedAt, ok = jsonobj.Date(raw)
 			hasIat = true
 		case "nbf":
-			t.nbf, ok = date(raw)
+			t.nbf, ok = jsonobj.Date(raw)
 			t.hasNbf = true
 		case "auth_time":
-			c.AuthTime, ok = date(raw)
+			c.AuthTime, ok = jsonobj.Date(raw)
 		case "jti":
-			c.ID, ok = str(raw)
+			c.ID, ok = jsonobj.String(raw)
 		case "sid":
-			c.SessionID, ok = str(raw)
+			c.SessionID, ok = jsonobj.String(raw)
 		case "principal_id":
-			c.PrincipalID, ok = str(raw)
+			c.PrincipalID, ok = jsonobj.String(raw)
 		case "account":
-			c.Account, ok = str(raw)
+			c.Account, ok = jsonobj.String(raw)
 		case "auth_method":
-			c.Method, ok = str(raw)
+			c.Method, ok = jsonobj.String(raw)
 		case "name":
-			c.Name, ok = str(raw)
+			c.Name, ok = jsonobj.String(raw)
 		case "email":
-			c.Email, ok = str(raw)
+			c.Email, ok = jsonobj.String(raw)
 		case "groups":
-			c.Groups, ok = strs(raw, false)
+			c.Groups, ok = jsonobj.Strings(raw, false)
 		case "device":
 			ok = len(raw) > 0 && raw[0] == '{' && json.Unmarshal(raw, &c.Device) == nil
 		}
@@ -179,9 +180,9 @@ func (c *Claims) check() error {
 		problem = "no audience"
 	case !c.Expires.After(c.IssuedAt):
 		problem = "expires before it is issued"
-	case c.IssuedAt.Unix() < 0 || c.Expires.Unix() > maxNumericDate:
+	case c.IssuedAt.Unix() < 0 || c.Expires.Unix() > jsonobj.MaxNumericDate:
 		problem = "times out of range"
-	case !c.AuthTime.IsZero() && (c.AuthTime.Unix() < 0 || c.AuthTime.Unix() > maxNumericDate):
+	case !c.AuthTime.IsZero() && (c.AuthTime.Unix() < 0 || c.AuthTime.Unix() > jsonobj.MaxNumericDate):
 		problem = "auth time out of range"
 	default:
 		return nil

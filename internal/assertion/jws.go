@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/jsonobj"
 	"slices"
 	"strings"
 	"time"
@@ -176,17 +177,17 @@ func split(token string) (header, payload, sig string, err error) {
 func parseHeader(header []byte) (string, error) {
 	var alg, kid string
 	var hasAlg bool
-	err := members(header, func(name, raw []byte) error {
+	err := jsonobj.Object(header, func(name, raw []byte) error {
 		ok := true
 		switch string(name) {
 		case "alg":
-			alg, ok = str(raw)
+			alg, ok = jsonobj.String(raw)
 			hasAlg = true
 		case "kid":
-			kid, ok = str(raw)
+			kid, ok = jsonobj.String(raw)
 		case "typ":
 			var typ string
-			typ, ok = str(raw)
+			typ, ok = jsonobj.String(raw)
 			if ok && !strings.EqualFold(typ, "JWT") {
 				return fmt.Errorf("typ %s is not JWT", quote(typ))
 			}

@@ -315,6 +315,20 @@ func (a *adminFlags) client() (*adminClient, error) {
 	return newAdminClient(d.Socket()), nil
 }
 
+// adminCall sends one request to the running node's device
+// administration and prints its answer, of type T, as JSON.
+func adminCall[T any](cmd *cobra.Command, a *adminFlags, method, path string, body any) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	var out T
+	if err := c.do(cmd.Context(), method, path, body, &out); err != nil {
+		return err
+	}
+	return printJSON(cmd, out)
+}
+
 func printJSON(cmd *cobra.Command, v any) error {
 	enc := json.NewEncoder(cmd.OutOrStdout())
 	enc.SetIndent("", "  ")
@@ -335,15 +349,7 @@ func tokenCommand() *cobra.Command {
 		Short: "Create a one-time enrollment token for one device; it is printed once",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out TokenCreated
-			if err := c.do(cmd.Context(), http.MethodPost, AdminPrefix+"/tokens", req, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[TokenCreated](cmd, a, http.MethodPost, AdminPrefix+"/tokens", req)
 		},
 	}
 	f := create.Flags()
@@ -358,15 +364,7 @@ func tokenCommand() *cobra.Command {
 		Short: "List enrollment tokens (never the tokens themselves)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out []TokenInfo
-			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix+"/tokens", nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[[]TokenInfo](cmd, a, http.MethodGet, AdminPrefix+"/tokens", nil)
 		},
 	}
 	revoke := &cobra.Command{
@@ -374,15 +372,7 @@ func tokenCommand() *cobra.Command {
 		Short: "Revoke an enrollment token (tok-...) so that it enrolls nothing",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out TokenInfo
-			if err := c.do(cmd.Context(), http.MethodDelete, AdminPrefix+"/tokens/"+url.PathEscape(args[0]), nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[TokenInfo](cmd, a, http.MethodDelete, AdminPrefix+"/tokens/"+url.PathEscape(args[0]), nil)
 		},
 	}
 	cmd.AddCommand(create, list, revoke)
@@ -396,15 +386,7 @@ func listCommand() *cobra.Command {
 		Short: "List enrolled devices (on a running node)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out []Device
-			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix, nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[[]Device](cmd, a, http.MethodGet, AdminPrefix, nil)
 		},
 	}
 	a.register(cmd)
@@ -418,15 +400,7 @@ func showCommand() *cobra.Command {
 		Short: "Show a device and its last posture report (on a running node)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out Device
-			if err := c.do(cmd.Context(), http.MethodGet, AdminPrefix+"/"+url.PathEscape(args[0]), nil, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[Device](cmd, a, http.MethodGet, AdminPrefix+"/"+url.PathEscape(args[0]), nil)
 		},
 	}
 	a.register(cmd)
@@ -441,15 +415,7 @@ func revokeCommand() *cobra.Command {
 		Short: "Revoke a device and its certificates, on every node",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := a.client()
-			if err != nil {
-				return err
-			}
-			var out Device
-			if err := c.do(cmd.Context(), http.MethodPost, AdminPrefix+"/"+url.PathEscape(args[0])+"/revoke", DeviceRevoke{Reason: reason}, &out); err != nil {
-				return err
-			}
-			return printJSON(cmd, out)
+			return adminCall[Device](cmd, a, http.MethodPost, AdminPrefix+"/"+url.PathEscape(args[0])+"/revoke", DeviceRevoke{Reason: reason})
 		},
 	}
 	a.register(cmd)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
@@ -110,27 +108,15 @@ func (n *node) enrollKey(tb testing.TB, key crypto.Signer) *Enrollment {
 	return e
 }
 
-func newP256(tb testing.TB) *ecdsa.PrivateKey {
-	tb.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return k
-}
+func newP256(tb testing.TB) *ecdsa.PrivateKey { return testkit.P256(tb) }
 
 // newCSR makes a CSR for key, shaped by mods.
 func newCSR(tb testing.TB, key crypto.Signer, mods ...func(*x509.CertificateRequest)) []byte {
-	tb.Helper()
 	tmpl := &x509.CertificateRequest{Subject: pkix.Name{CommonName: "my laptop"}}
 	for _, m := range mods {
 		m(tmpl)
 	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return der
+	return testkit.CSR(tb, key, tmpl)
 }
 
 // goodReport is a report that makes a device compliant.

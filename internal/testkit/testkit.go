@@ -1,11 +1,16 @@
 // Package testkit holds what the tests of many packages share: a clock
 // they move by hand, a throw-away SQLite store opened as a node opens
-// one, and a fresh key-encryption key. It is imported by tests only.
+// one, a fresh key-encryption key, keys and certificate requests. It is
+// imported by tests only.
 package testkit
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"sync"
 	"testing"
 	"time"
@@ -68,4 +73,28 @@ func KEK(tb testing.TB) *secret.KEK {
 		tb.Fatal(err)
 	}
 	return k
+}
+
+// P256 returns a new ECDSA P-256 key.
+func P256(tb testing.TB) *ecdsa.PrivateKey {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// CSR returns a certificate request (DER) signed by key, from tmpl (an
+// empty request when nil).
+func CSR(tb testing.TB, key crypto.Signer, tmpl *x509.CertificateRequest) []byte {
+	tb.Helper()
+	if tmpl == nil {
+		tmpl = &x509.CertificateRequest{}
+	}
+	der, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return der
 }

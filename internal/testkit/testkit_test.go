@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"path/filepath"
 	"testing"
 	"time"
@@ -36,5 +38,13 @@ func TestSQLiteAndKEK(t *testing.T) {
 	}
 	if KEK(t) == nil {
 		t.Fatal("no key")
+	}
+}
+
+func TestCSR(t *testing.T) {
+	key := P256(t)
+	csr, err := x509.ParseCertificateRequest(CSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "w"}}))
+	if err != nil || csr.CheckSignature() != nil || csr.Subject.CommonName != "w" || !key.PublicKey.Equal(csr.PublicKey) {
+		t.Fatalf("%v %+v", err, csr)
 	}
 }

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -219,47 +218,4 @@ func writeCorpus(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// FuzzObject checks the JSON walker against encoding/json: whatever object
-// accepts, encoding/json decodes to the same members and values; whatever
-// encoding/json accepts as an object without duplicate names, in valid
-// UTF-8 and within maxMembers, object accepts too.
-func FuzzObject(f *testing.F) {
-	for _, s := range []string{
-		`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "d":"\"\\"} `, `{"iss":"x","iss":"y"}`,
-		`{"\u0069ss":1,"iss":2}`, `[]`, `{"a":{"b":{"c":[[[]]]}}}`, `{"a":null,"b":true,"c":-1.5e3}`,
-		"{\"a\":\"\xff\"}", `{"a":1}{}`, `{"a":"\ud800"}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		type member struct{ name, value string }
-		var got []member
-		err := object(data, func(name, raw []byte) error {
-			got = append(got, member{string(name), string(raw)})
-			return nil
-		})
-		var std map[string]json.RawMessage
-		stdErr := json.Unmarshal(data, &std)
-		if err == nil {
-			if stdErr != nil || std == nil || len(std) != len(got) {
-				t.Fatalf("object accepted %q: %v, encoding/json: %v, %d members", data, got, stdErr, len(std))
-			}
-			for _, m := range got {
-				if string(std[m.name]) != m.value {
-					t.Fatalf("%q: member %q = %q, encoding/json says %q", data, m.name, m.value, std[m.name])
-				}
-			}
-			return
-		}
-		if stdErr != nil || std == nil || !utf8.Valid(data) || len(std) > maxMembers {
-			return
-		}
-		// encoding/json decoded an object: object may refuse it only for
-		// a duplicate name, which the map has folded.
-		if !strings.Contains(err.Error(), "duplicate member") {
-			t.Fatalf("object refused %q: %v", data, err)
-		}
-	})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/ztgate/ztgate/internal/jsonobj"
 	"strings"
 	"time"
 )
@@ -23,9 +24,6 @@ type claims struct {
 	exp, iat, nbf      time.Time
 	hasNbf             bool
 }
-
-// maxNumericDate is 9999-12-31T23:59:59Z: later dates are not dates.
-const maxNumericDate = 253402300799
 
 var b64 = base64.RawURLEncoding.Strict()
 
@@ -79,14 +77,14 @@ func parseJWS(token string) (*jws, error) {
 
 func (t *jws) parseHeader(header []byte) error {
 	var hasAlg bool
-	err := object(header, func(name, raw []byte) error {
+	err := jsonobj.Object(header, func(name, raw []byte) error {
 		var ok bool
 		switch string(name) {
 		case "alg":
-			t.alg, ok = str(raw)
+			t.alg, ok = jsonobj.String(raw)
 			hasAlg = true
 		case "kid":
-			t.kid, ok = str(raw)
+			t.kid, ok = jsonobj.String(raw)
 		case "crit":
 			// No extension is understood, so RFC 7515 §4.1.11 requires
 			// refusing any token that marks one critical (b64:false
@@ -123,30 +121,30 @@ func (t *jws) parseHeader(header []byte) error {
 
 func (c *claims) parse(payload []byte) error {
 	var hasExp, hasIat bool
-	err := object(payload, func(name, raw []byte) error {
+	err := jsonobj.Object(payload, func(name, raw []byte) error {
 		var ok bool
 		switch string(name) {
 		case "iss":
-			c.iss, ok = str(raw)
+			c.iss, ok = jsonobj.String(raw)
 		case "sub":
-			c.sub, ok = str(raw)
+			c.sub, ok = jsonobj.String(raw)
 		case "azp":
-			c.azp, ok = str(raw)
+			c.azp, ok = jsonobj.String(raw)
 		case "jti":
-			c.jti, ok = str(raw)
+			c.jti, ok = jsonobj.String(raw)
 		case "aud":
 			// A string or an array of strings (RFC 7519 §4.1.3).
-			c.aud, ok = strs(raw, true)
+			c.aud, ok = jsonobj.Strings(raw, true)
 		case "amr":
-			c.amr, ok = strs(raw, false)
+			c.amr, ok = jsonobj.Strings(raw, false)
 		case "exp":
-			c.exp, ok = date(raw)
+			c.exp, ok = jsonobj.Date(raw)
 			hasExp = true
 		case "iat":
-			c.iat, ok = date(raw)
+			c.iat, ok = jsonobj.Date(raw)
 			hasIat = true
 		case "nbf":
-			c.nbf, ok = date(raw)
+			c.nbf, ok = jsonobj.Date(raw)
 			c.hasNbf = true
 		default:
 			return nil

@@ -1,4 +1,12 @@
-package webidentity
+// Package jsonobj reads the JSON objects of untrusted tokens strictly and
+// cheaply: member names match exactly and a repeated member is refused,
+// so that {"iss":"a","ISS":"b"} or a doubled "iss" cannot mean one thing
+// here and another to a different parser (encoding/json matches names
+// case-insensitively and lets the last duplicate win); and the bytes are
+// walked once after json.Valid has vouched for their syntax, allocating
+// only the strings returned (json.Decoder's token API allocated some 200
+// times per token). The assertion and web identity verifiers share it.
+package jsonobj
 
 import (
 	"bytes"
@@ -11,23 +19,14 @@ import (
 	"unicode/utf8"
 )
 
-// A token's header and claims are read by this small walker rather than by
-// json.Unmarshal into a struct, for two reasons. Correctness: encoding/json
-// matches member names case-insensitively and lets a repeated member win
-// silently, so {"iss":"a","ISS":"b"} or a doubled "iss" would mean
-// different things to different parsers; here names match exactly and
-// duplicates are refused. Cost: json.Decoder's token API allocated some
-// 200 times per token; this walks the bytes once after json.Valid has
-// vouched for their syntax, and allocates only the strings it returns.
+// MaxMembers bounds the members of an object (which keeps the duplicate
+// check's quadratic scan cheap); real tokens have a few dozen.
+const MaxMembers = 256
 
-// maxMembers bounds the members of a header or claims object (which keeps
-// the duplicate check's quadratic scan cheap); real tokens have a few dozen.
-const maxMembers = 256
-
-// object calls member for each member of the JSON object in data, with the
+// Object calls member for each member of the JSON object in data, with the
 // member's name (unescaped) and raw value. It refuses anything but one
 // object of valid JSON and UTF-8, and duplicate names.
-func object(data []byte, member func(name, raw []byte) error) error {
+func Object(data []byte, member func(name, raw []byte) error) error {
 	if !utf8.Valid(data) {
 		return errors.New("invalid utf-8")
 	}
@@ -54,11 +53,11 @@ func object(data []byte, member func(name, raw []byte) error) error {
 		}
 		for _, n := range names {
 			if bytes.Equal(n, name) {
-				return fmt.Errorf("duplicate member %s", quote(string(name)))
+				return fmt.Errorf("duplicate member %s", quote(name))
 			}
 		}
-		if len(names) == maxMembers {
-			return fmt.Errorf("more than %d members", maxMembers)
+		if len(names) == MaxMembers {
+			return fmt.Errorf("more than %d members", MaxMembers)
 		}
 		names = append(names, name)
 		i = skipSpace(data, end) + 1 // past ':'
@@ -75,9 +74,9 @@ func object(data []byte, member func(name, raw []byte) error) error {
 	}
 }
 
-// array calls elem for each element of the JSON array raw, which must be
-// valid JSON (part of what object was given).
-func array(raw []byte, elem func(raw []byte) bool) bool {
+// Array calls elem for each element of the JSON array raw, which must be
+// valid JSON (part of what Object was given).
+func Array(raw []byte, elem func(raw []byte) bool) bool {
 	if len(raw) == 0 || raw[0] != '[' {
 		return false
 	}
@@ -164,9 +163,9 @@ func unquote(raw []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// str reads a string; null or any other type is refused (json.Unmarshal
+// String reads a string; null or any other type is refused (json.Unmarshal
 // would silently leave a string empty for null).
-func str(raw []byte) (string, bool) {
+func String(raw []byte) (string, bool) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", false
 	}
@@ -174,30 +173,43 @@ func str(raw []byte) (string, bool) {
 	return string(s), err == nil
 }
 
-// strs reads an array of strings, or a lone string when one is true.
-func strs(raw []byte, one bool) ([]string, bool) {
-	if s, ok := str(raw); ok && one {
+// Strings reads an array of strings, or a lone string when one is true.
+func Strings(raw []byte, one bool) ([]string, bool) {
+	if s, ok := String(raw); ok && one {
 		return []string{s}, true
 	}
 	out := []string{} // an empty array is present, unlike a missing one
-	ok := array(raw, func(raw []byte) bool {
-		s, ok := str(raw)
+	ok := Array(raw, func(raw []byte) bool {
+		s, ok := String(raw)
 		out = append(out, s)
 		return ok
 	})
 	return out, ok
 }
 
-// date reads a NumericDate: seconds since the epoch, possibly fractional.
+// MaxNumericDate is 9999-12-31T23:59:59Z: later dates are not dates.
+const MaxNumericDate = 253402300799
+
+// Date reads a NumericDate: seconds since the epoch, possibly fractional.
 // Quoted numbers, negative and absurdly large values are refused.
-func date(raw []byte) (time.Time, bool) {
+func Date(raw []byte) (time.Time, bool) {
 	if len(raw) == 0 || raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 		return time.Time{}, false
 	}
 	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil || !(f >= 0 && f <= maxNumericDate) { // also refuses NaN
+	if err != nil || !(f >= 0 && f <= MaxNumericDate) { // also refuses NaN
 		return time.Time{}, false
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+}
+
+// quote shows an untrusted name in an error: quoted, escaped, and cut to
+// a length that keeps messages readable.
+func quote(name []byte) string {
+	const max = 64
+	if len(name) > max {
+		return strconv.Quote(string(name[:max])) + "..."
+	}
+	return strconv.Quote(string(name))
 }
