@@ -217,3 +217,27 @@ func (ca *CA) VerifySVID(chain []*x509.Certificate) (*SVID, error) {
 	}
 	return svid, nil
 }
+
+// Recheck re-examines a chain that VerifySVID accepted earlier, such as
+// at a TLS handshake, for one more use of it: the X509-SVID rules again,
+// the validity period at the CA's clock, and revocation — everything that
+// can change while a connection lives, without the signature checks that
+// cannot. Never give it a chain VerifySVID has not accepted.
+func (ca *CA) Recheck(chain []*x509.Certificate) (*SVID, error) {
+	svid, err := ParseSVID(chain)
+	if err != nil {
+		return nil, err
+	}
+	now := ca.clock()
+	for _, c := range chain {
+		switch {
+		case now.Before(c.NotBefore):
+			return nil, fmt.Errorf("%w: certificate %s (serial %s) is not valid before %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotBefore.UTC().Format(time.RFC3339))
+		case now.After(c.NotAfter):
+			return nil, fmt.Errorf("%w: certificate %s (serial %s) expired at %s", ErrValidity, quote(c.Subject.String()), serialKey(c.SerialNumber), c.NotAfter.UTC().Format(time.RFC3339))
+		case ca.Revoked(c.SerialNumber):
+			return nil, fmt.Errorf("%w: certificate serial %s", ErrRevoked, serialKey(c.SerialNumber))
+		}
+	}
+	return svid, nil
+}

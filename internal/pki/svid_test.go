@@ -206,6 +206,9 @@ func TestCAVerifySVIDRevoked(t *testing.T) {
 	if _, err := ca.VerifySVID(chain[:1]); err != nil {
 		t.Fatalf("leaf alone: %v", err)
 	}
+	if svid, err := ca.Recheck(chain); err != nil || svid.ID.String() != "spiffe://example.org/w" {
+		t.Fatalf("recheck: %v", err)
+	}
 	_, err = VerifySVID(chain[:1], ca.Bundle(), e.clock.Now())
 	checkErr(t, err, ErrUntrusted)
 	if err := ca.Revoke(ctx, chain[0].SerialNumber, ReasonKeyCompromise, "admin"); err != nil {
@@ -215,8 +218,12 @@ func TestCAVerifySVIDRevoked(t *testing.T) {
 	checkErr(t, err, ErrRevoked)
 	_, err = ca.VerifySVID(chain[:1])
 	checkErr(t, err, ErrRevoked)
+	_, err = ca.Recheck(chain)
+	checkErr(t, err, ErrRevoked)
 	e.clock.Advance(2 * time.Hour)
 	_, err = ca.VerifySVID(chain)
+	checkErr(t, err, ErrValidity)
+	_, err = ca.Recheck(chain)
 	checkErr(t, err, ErrValidity)
 }
 

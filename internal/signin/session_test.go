@@ -159,17 +159,25 @@ func TestRevokeOnAnotherNode(t *testing.T) {
 	srvA := a.server(t)
 	ag := newAgent(t, srvA)
 	ag.login("alice", alicePassword, a.code(t, sec, 0))
-	req := ag.request()
-	s, err := b.svc.Authenticate(req)
-	if err != nil {
-		t.Fatalf("node b: %v", err)
-	}
-	// Node b now has it cached.
-	b.svc.mu.Lock()
-	_, cachedB := b.svc.cache[s.ID]
-	b.svc.mu.Unlock()
-	if !cachedB {
-		t.Fatal("node b did not cache the session")
+	// Node b caches the session once it has read it; a read that races
+	// its feed delivering the sign-in's own writes is (rightly) not
+	// kept, so read until one is.
+	var s *Session
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		var err error
+		if s, err = b.svc.Authenticate(ag.request()); err != nil {
+			t.Fatalf("node b: %v", err)
+		}
+		b.svc.mu.Lock()
+		_, cachedB := b.svc.cache[s.ID]
+		b.svc.mu.Unlock()
+		if cachedB {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node b did not cache the session")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	if err := a.svc.Revoke(context.Background(), s.ID); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -365,7 +366,10 @@ func startServerIn(t testing.TB, dir string, iss Issuer, clock *fakeClock, entri
 	t.Cleanup(h.stop)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if fi, err := os.Stat(h.socket); err == nil && fi.Mode().Type() == os.ModeSocket {
+		// The file appears at bind, before the socket listens: wait for a
+		// connection to be taken.
+		if c, err := net.Dial("unix", h.socket); err == nil {
+			c.Close()
 			break
 		}
 		if time.Now().After(deadline) {
