@@ -77,6 +77,14 @@
 // readOnly, resources, eventType, tlsDetails) and a "ztgate" object
 // (category, decision, matchedStatements, device, risk, route, node, ...).
 //
+// The segment being written ends in zeros after its last line: the
+// writer overwrites a stretch of zeros it wrote and synced ahead (up to
+// 1 MiB, never past SegmentSize), so that syncing records syncs data
+// alone, not a change of the file's size. A line never holds a zero
+// byte; a reader takes a zero byte where a line would start as the end of
+// the records. Closing a segment cuts the zeros off first: a closed
+// segment is its lines alone.
+//
 // A segment is closed when it would pass Options.SegmentSize (64 MiB),
 // when it has been open Options.SegmentAge (15 minutes), when the writer
 // is closed, and by recovery; it is created with its first record. Only
@@ -124,10 +132,12 @@
 //
 // # Recovery
 //
-// [Open] repairs what a crash left. Bytes after the newest segment's last
-// newline, part of a batch being written when the process died and never
-// acknowledged, are moved to <segment>.<offset>.torn, the segment is
-// truncated to its last whole line, a warning is logged, and the
+// [Open] repairs what a crash left. The writer's zeros after the newest
+// segment's last whole line are cut off. Other bytes there, part of a
+// batch being written when the process died and never acknowledged (up
+// to the last byte that is not zero), are moved to
+// <segment>.<offset>.torn, the segment is truncated to its last whole
+// line, a warning is logged, and the
 // segment's digest lists the cut in tornTails. Then the newest segment is
 // closed and its digest signed, if its lines chain on from the last
 // digest; a segment holding no whole line is written on instead. Recovery

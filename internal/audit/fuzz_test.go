@@ -80,6 +80,9 @@ func FuzzScan(f *testing.F) {
 	f.Add(append(append([]byte{}, l...), l...))
 	f.Add(append(append([]byte{}, l...), l[:40]...))
 	f.Add([]byte("\n\n{}\n"))
+	f.Add(append(append([]byte{}, l...), make([]byte, 100)...))
+	f.Add(append(append(append([]byte{}, l...), l[:40]...), make([]byte, 100)...))
+	f.Add(append(append(append([]byte{}, l...), 0, 0, 'x', '\n'), l...))
 	sc := newScanner()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := sc.scan(bytes.NewReader(b), 1, true, &scanCounters{})
@@ -91,6 +94,21 @@ func FuzzScan(f *testing.F) {
 		}
 		if sha256.Sum256(b) != res.sha {
 			t.Fatal("the file hash is wrong")
+		}
+		// The records, the torn tail and the writer's zeros make up the
+		// file, in that order: whole lines, then bytes ending in one that
+		// is not zero, then zeros.
+		if res.end+res.tailLen+res.zeros != res.size || (res.tailLen > 0 && res.tailOff != res.end) {
+			t.Fatalf("end %d + tail %d (at %d) + zeros %d != size %d", res.end, res.tailLen, res.tailOff, res.zeros, res.size)
+		}
+		if res.end > 0 && b[res.end-1] != '\n' {
+			t.Fatalf("the records end at %d, not after a newline", res.end)
+		}
+		if res.tailLen > 0 && b[res.end+res.tailLen-1] == 0 {
+			t.Fatal("the torn tail ends in a zero byte")
+		}
+		if len(bytes.Trim(b[res.end+res.tailLen:], "\x00")) != 0 {
+			t.Fatal("the zeros after the tail are not all zero")
 		}
 		if res.anomaly {
 			sc.analyze(1)

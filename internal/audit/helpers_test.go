@@ -141,6 +141,8 @@ func nodeFiles(t testing.TB, dir, node string) (segs, digs []string) {
 }
 
 // readLines reads a file's lines, newlines kept.
+// readLines reads a segment's lines, up to the zeros after the records
+// of an open one.
 func readLines(t testing.TB, path string) [][]byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -151,6 +153,9 @@ func readLines(t testing.TB, path string) [][]byte {
 	var out [][]byte
 	r := bufio.NewReader(f)
 	for {
+		if c, err := r.Peek(1); err == nil && c[0] == 0 {
+			return out // the writer's zeros after the records
+		}
 		b, err := r.ReadBytes('\n')
 		if len(b) > 0 {
 			out = append(out, b)

@@ -77,8 +77,8 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if res.tailLen > 0 {
-		if err := w.cutTornTail(path, seq, res.tailOff, res.tailLen); err != nil {
+	if res.tailLen > 0 || res.zeros > 0 {
+		if err := w.cutTornTail(path, seq, res.end, res.tailLen); err != nil {
 			return err
 		}
 		if res, err = scanFile(sc, path, seq); err != nil {
@@ -88,7 +88,7 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	follows := seq == w.seq && !res.anomaly && (res.count == 0 || res.firstPrev == w.prev)
 	switch {
 	case follows && res.count == 0:
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
+		f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
 		if err != nil {
 			return fmt.Errorf("audit: %w", err)
 		}
@@ -116,14 +116,25 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	return nil
 }
 
-// cutTornTail moves the bytes after the last whole line of a segment to
-// an evidence file and truncates the segment there.
+// cutTornTail moves the n bytes after the last whole line of a segment,
+// at off, to an evidence file and truncates the segment there, cutting
+// the writer's zeros after them off too. With n zero there are only
+// zeros to cut.
 func (w *Writer) cutTornTail(path string, seq uint64, off, n int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	defer f.Close()
+	if n == 0 {
+		if err := f.Truncate(off); err != nil {
+			return fmt.Errorf("audit: cut zeros: %w", err)
+		}
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("audit: cut zeros: %w", err)
+		}
+		return nil
+	}
 	torn := make([]byte, n)
 	if _, err := f.ReadAt(torn, off); err != nil && err != io.EOF {
 		return fmt.Errorf("audit: read torn tail: %w", err)

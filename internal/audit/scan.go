@@ -21,9 +21,14 @@ type segScan struct {
 	// The first and last well-formed lines.
 	firstSeq, lastSeq   uint64
 	firstPrev, lastHash [sha256.Size]byte
-	// tailOff and tailLen locate bytes after the last newline: an
-	// incomplete line.
+	// tailOff and tailLen locate what follows the last whole line other
+	// than zeros: an incomplete line, or bytes after the writer's zeros.
 	tailOff, tailLen int64
+	// end is where the records end: the offset of the first byte after
+	// the last whole line that is not part of one. zeros counts the zero
+	// bytes after end (the writer's prefilled stretch of an open
+	// segment).
+	end, zeros int64
 	// anomaly is set when the lines are anything but a clean chain
 	// starting at the segment's first sequence number.
 	anomaly bool
@@ -86,18 +91,40 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 		pendB, pendRecs = 0, 0
 	}
 	for {
-		b, err := s.br.ReadSlice('\n')
-		if errors.Is(err, bufio.ErrBufferFull) {
-			s.long = append(s.long[:0], b...)
-			for errors.Is(err, bufio.ErrBufferFull) {
-				b, err = s.br.ReadSlice('\n')
-				s.long = append(s.long, b...)
+		var (
+			b      []byte
+			err    error
+			atTail bool
+		)
+		if c, perr := s.br.Peek(1); perr == nil && c[0] == 0 {
+			atTail = true // the writer's zeros, or a torn tail after them
+		} else {
+			b, err = s.br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				s.long = append(s.long[:0], b...)
+				for errors.Is(err, bufio.ErrBufferFull) && bytes.IndexByte(b, 0) < 0 {
+					b, err = s.br.ReadSlice('\n')
+					s.long = append(s.long, b...)
+				}
+				b = s.long
+				// An incomplete line, then zeros: the rest is tail.
+				atTail = errors.Is(err, bufio.ErrBufferFull)
 			}
-			b = s.long
+		}
+		if atTail {
+			n, err := s.tail(&res, off, b)
+			pendB += n
+			if err != nil {
+				flushCounters()
+				return res, err
+			}
+			break
 		}
 		if err == io.EOF {
 			if len(b) > 0 {
-				res.tailOff, res.tailLen = off, int64(len(b))
+				res.tailOff, res.end = off, off
+				res.tailLen = int64(len(bytes.TrimRight(b, "\x00")))
+				res.zeros = int64(len(b)) - res.tailLen
 				pendB += int64(len(b))
 			}
 			break
@@ -148,9 +175,49 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 		}
 	}
 	flushCounters()
-	res.size = off + res.tailLen
+	if res.tailLen == 0 && res.zeros == 0 {
+		res.end = off
+	}
+	res.size = res.end + res.tailLen + res.zeros
 	s.file.Sum(res.sha[:0])
 	return res, nil
+}
+
+// tail reads the rest of a segment from off, where the records ended:
+// read holds what was read of it already. The bytes up to the last one
+// that is not zero are the torn tail; the zeros after it, the writer's.
+// It returns the number of bytes of the tail, read included.
+func (s *scanner) tail(res *segScan, off int64, read []byte) (int64, error) {
+	res.end, res.tailOff = off, off
+	var (
+		n       = int64(len(read))
+		lastNZ  = int64(-1) // offset from off of the last byte that is not zero
+		scratch = s.long[:0]
+	)
+	if i := len(bytes.TrimRight(read, "\x00")); i > 0 {
+		lastNZ = int64(i) - 1
+	}
+	if cap(scratch) < 64<<10 {
+		scratch = make([]byte, 64<<10)
+	}
+	scratch = scratch[:cap(scratch)]
+	for {
+		k, err := s.br.Read(scratch)
+		if i := len(bytes.TrimRight(scratch[:k], "\x00")); i > 0 {
+			lastNZ = n + int64(i) - 1
+		}
+		n += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+	s.long = scratch[:0]
+	res.tailLen = lastNZ + 1
+	res.zeros = n - res.tailLen
+	return n, nil
 }
 
 // lineFinding is a finding within one segment, before it is named.

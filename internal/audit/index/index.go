@@ -19,6 +19,7 @@ package index
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -608,8 +609,16 @@ type lineReader struct {
 	long []byte // a line longer than r's buffer
 }
 
-// next returns the next line; io.EOF when what is left has no newline.
+// next returns the next line; io.EOF when what is left has no newline,
+// or starts with a zero byte: the audit writer's zeros after the records
+// of the segment it is writing (a record line never holds one).
 func (lr *lineReader) next() (line, error) {
+	if c, err := lr.r.Peek(1); err != nil || c[0] == 0 {
+		if err == nil {
+			err = io.EOF
+		}
+		return line{}, err
+	}
 	b, err := lr.r.ReadSlice('\n')
 	if err == nil {
 		return line{b: b, size: int64(len(b))}, nil
@@ -617,6 +626,9 @@ func (lr *lineReader) next() (line, error) {
 	lr.long = lr.long[:0]
 	size := int64(0)
 	for errors.Is(err, bufio.ErrBufferFull) {
+		if bytes.IndexByte(b, 0) >= 0 {
+			return line{}, io.EOF // a line being written, then zeros
+		}
 		size += int64(len(b))
 		if size <= maxLine {
 			lr.long = append(lr.long, b...)

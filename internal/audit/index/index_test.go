@@ -144,6 +144,48 @@ func TestUpdateIncremental(t *testing.T) {
 	}
 }
 
+// TestUpdateOpenSegment: the segment a live writer is writing ends in
+// the writer's zeros; the index takes its whole lines, stops at the
+// zeros, and takes the records written over them by the next update.
+func TestUpdateOpenSegment(t *testing.T) {
+	dir := t.TempDir()
+	w, err := audit.Open(audit.Options{Dir: filepath.Join(dir, "audit"), Node: "n1", KEK: kekFor(dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	ctx := context.Background()
+	appendN := func(n int) {
+		for i := range n {
+			r := audit.DecisionEvent{Source: audit.SourceGateway, Name: "GET", RequestID: fmt.Sprintf("req-%d", i),
+				Action: "http:GET", Decision: "allowed"}.Record()
+			if err := w.Append(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	x, err := Open(filepath.Join(dir, "audit"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	appendN(7)
+	segs, _ := filepath.Glob(filepath.Join(dir, "audit", "n1", "segments", "*.jsonl"))
+	if b, err := os.ReadFile(segs[0]); err != nil || b[len(b)-1] != 0 {
+		t.Fatalf("the open segment does not end in zeros (%v)", err)
+	}
+	if n, err := x.Update(ctx, nil); n != 7 || err != nil {
+		t.Fatalf("first update: %d %v, want 7", n, err)
+	}
+	appendN(4)
+	if n, err := x.Update(ctx, nil); n != 4 || err != nil {
+		t.Fatalf("second update: %d %v, want 4", n, err)
+	}
+	if c, _ := x.Count(ctx); c != 11 {
+		t.Fatalf("count %d, want 11", c)
+	}
+}
+
 func runCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	root := &cobra.Command{Use: "audit", SilenceUsage: true, SilenceErrors: true}
