@@ -4,10 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"net"
 	"net/http"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/store"
 )
@@ -21,10 +21,7 @@ type caller struct {
 
 // requestActor is what is known of a caller before authentication.
 func requestActor(r *http.Request) audit.Actor {
-	a := audit.Actor{Identity: audit.UserIdentity{Type: "Anonymous"}, UserAgent: r.UserAgent(), SourceIP: r.RemoteAddr}
-	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		a.SourceIP = host
-	}
+	a := audit.Actor{Identity: audit.UserIdentity{Type: "Anonymous"}, UserAgent: r.UserAgent(), SourceIP: peer.FromRequest(r).IP()}
 	if r.TLS != nil {
 		a.TLS = &audit.TLSDetails{TLSVersion: tls.VersionName(r.TLS.Version), CipherSuite: tls.CipherSuiteName(r.TLS.CipherSuite), ClientProvidedHostHeader: r.Host}
 	}

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/policy"
 	"github.com/ztgate/ztgate/internal/policy/keys"
 	"github.com/ztgate/ztgate/internal/session"
@@ -253,8 +253,9 @@ func (a *Authenticator) sessionPolicies(token string, rs *session.RoleSession) (
 // fill sets the request's condition keys.
 func (c *Caller) fill(r *http.Request) {
 	ctx := &c.Context
-	ctx.SetString("aws:SourceIp", SourceIP(r))
-	ctx.SetString("aws:SecureTransport", strconv.FormatBool(r.TLS != nil))
+	client := peer.FromRequest(r)
+	ctx.SetString("aws:SourceIp", client.IP())
+	ctx.SetString("aws:SecureTransport", strconv.FormatBool(client.Secure))
 	if ua := r.UserAgent(); ua != "" {
 		ctx.SetString("aws:UserAgent", ua)
 	}
@@ -348,14 +349,9 @@ func roleName(arn string) string {
 	return arn
 }
 
-// SourceIP is the request's peer address without its port.
-func SourceIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// SourceIP is the request's client address without its port: the TCP
+// peer, or the client a trusted proxy names ([peer.FromRequest]).
+func SourceIP(r *http.Request) string { return peer.FromRequest(r).IP() }
 
 var _ keys.Context = (*authz.Context)(nil)
 

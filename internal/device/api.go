@@ -10,12 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/peer"
 )
 
 // Where the wiring mounts the device API, on every listener: under
@@ -35,10 +35,6 @@ type HandlerConfig struct {
 	Registry *Registry
 	Audit    audit.Recorder
 	Log      *slog.Logger // refusals at debug level, audit failures; discarded when nil
-	// ClientIP returns the address a request came from, for the records:
-	// the connection's remote address when nil. Set it when a trusted
-	// proxy stands in front.
-	ClientIP func(*http.Request) string
 }
 
 // NewHandler serves the device API: POST EnrollPath, POST PosturePath and
@@ -66,13 +62,7 @@ type handler struct {
 // actor is what a device request's record says of where it came from.
 func (h *handler) actor(r *http.Request) audit.Actor {
 	a := audit.Actor{UserAgent: r.UserAgent(), AuthMethod: "device"}
-	if h.c.ClientIP != nil {
-		a.SourceIP = h.c.ClientIP(r)
-	} else if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		a.SourceIP = host
-	} else {
-		a.SourceIP = r.RemoteAddr
-	}
+	a.SourceIP = peer.FromRequest(r).IP()
 	return a
 }
 

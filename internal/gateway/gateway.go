@@ -22,6 +22,7 @@ import (
 
 	"github.com/ztgate/ztgate/internal/audit"
 	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/policy/keys"
 )
 
@@ -60,19 +61,19 @@ const ReturnToParam = "return_to"
 // Gateway is the identity-aware reverse proxy: an http.Handler that
 // decides every request before forwarding it.
 type Gateway struct {
-	account        string
-	router         *router
-	routes         []*route
-	decider        Decider
-	asserter       Asserter
-	audit          audit.Recorder
-	trustedProxies []netip.Prefix
-	loginURL       func(*http.Request) string
-	metrics        *Metrics
-	log            *slog.Logger
-	errorLog       *log.Logger
-	clock          func() time.Time
-	buffers        *bufferPool
+	account  string
+	router   *router
+	routes   []*route
+	decider  Decider
+	asserter Asserter
+	audit    audit.Recorder
+	proxies  peer.Proxies
+	loginURL func(*http.Request) string
+	metrics  *Metrics
+	log      *slog.Logger
+	errorLog *log.Logger
+	clock    func() time.Time
+	buffers  *bufferPool
 }
 
 var _ http.Handler = (*Gateway)(nil)
@@ -103,9 +104,7 @@ func New(c Config) (*Gateway, error) {
 		loginURL: c.LoginURL, metrics: c.Metrics, log: c.Log, clock: c.Clock,
 		buffers: &bufferPool{},
 	}
-	for _, p := range c.TrustedProxies {
-		g.trustedProxies = append(g.trustedProxies, p.Masked())
-	}
+	g.proxies = peer.NewProxies(c.TrustedProxies)
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -157,7 +156,7 @@ type exchange struct {
 	rt            *route
 	path, escaped string // canonical
 	host, port    string // canonical
-	client        client
+	client        peer.Client
 	id            *Identity
 	assertion     string
 	body          *requestBody // an HTTP/1.x body being forwarded
@@ -226,7 +225,7 @@ func (x *exchange) serve(w http.ResponseWriter, r *http.Request) *Refusal {
 		return refuseNotFound
 	}
 	rt := x.rt
-	x.client = g.clientOf(r)
+	x.client = g.proxies.Of(r)
 	now := g.clock()
 
 	id, ref := x.authenticate(r)
@@ -434,7 +433,7 @@ func (x *exchange) redirectToLogin(w http.ResponseWriter, r *http.Request) bool 
 // originalURL is the URL the client asked for, in its canonical form.
 func (x *exchange) originalURL(r *http.Request) string {
 	scheme := "http"
-	if x.client.secure {
+	if x.client.Secure {
 		scheme = "https"
 	}
 	s := scheme + "://" + x.hostPort() + x.escaped
@@ -459,12 +458,12 @@ func (x *exchange) fillContext(r *http.Request, now time.Time) {
 		id.Context = &authz.Context{}
 	}
 	c := id.Context
-	if x.client.addr.IsValid() {
-		c.SetString(keys.SourceIP, x.client.addr.String())
+	if x.client.Addr.IsValid() {
+		c.SetString(keys.SourceIP, x.client.Addr.String())
 	} else {
 		c.Delete(keys.SourceIP)
 	}
-	c.SetString(keys.SecureTransport, strconv.FormatBool(x.client.secure))
+	c.SetString(keys.SecureTransport, strconv.FormatBool(x.client.Secure))
 	if r.TLS != nil {
 		c.SetString(keys.TLSVersion, tls.VersionName(r.TLS.Version))
 		c.SetString(keys.TLSCipherSuite, tls.CipherSuiteName(r.TLS.CipherSuite))
@@ -507,8 +506,8 @@ func (x *exchange) actor(r *http.Request, method string, id audit.UserIdentity) 
 	if x.id != nil {
 		a.Device = x.id.Device
 	}
-	if x.client.addr.IsValid() {
-		a.SourceIP = x.client.addr.String()
+	if x.client.Addr.IsValid() {
+		a.SourceIP = x.client.Addr.String()
 	}
 	if r.TLS != nil {
 		a.TLS = &audit.TLSDetails{
@@ -681,21 +680,21 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.Path, out.URL.RawPath = x.rt.upstreamPath(x.path, x.escaped)
 	out.Host = ""
 
-	if x.client.peer.IsValid() {
-		xff := x.client.peer.String()
-		if prior := pr.In.Header["X-Forwarded-For"]; x.client.trusted && len(prior) > 0 {
+	if x.client.Peer.IsValid() {
+		xff := x.client.Peer.String()
+		if prior := pr.In.Header["X-Forwarded-For"]; x.client.Trusted && len(prior) > 0 {
 			xff = strings.Join(prior, ", ") + ", " + xff
 		}
 		h.Set("X-Forwarded-For", xff)
 	}
 	proto := "http"
-	if x.client.secure {
+	if x.client.Secure {
 		proto = "https"
 	}
 	h.Set("X-Forwarded-Proto", proto)
 	fh := x.hostPort()
-	if x.client.trusted {
-		if v := lastValue(pr.In.Header["X-Forwarded-Host"]); v != "" {
+	if x.client.Trusted {
+		if v := peer.LastValue(pr.In.Header["X-Forwarded-Host"]); v != "" {
 			fh = v
 		}
 	}

@@ -2,12 +2,12 @@ package serve
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/device"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/ratelimit"
 )
 
@@ -77,11 +77,7 @@ const (
 // limited answers 429 to a client that has made more than l allows.
 func limited(l *ratelimit.Limiter, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			host = r.RemoteAddr
-		}
-		if !l.Allow(ratelimit.ClientKey(host)) {
+		if !l.Allow(ratelimit.ClientKey(peer.FromRequest(r).IP())) {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Retry-After", "60")
 			w.WriteHeader(http.StatusTooManyRequests)

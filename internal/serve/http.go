@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"github.com/ztgate/ztgate/internal/agent"
 	"github.com/ztgate/ztgate/internal/device"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/ratelimit"
 	"net/http"
@@ -41,10 +42,17 @@ func (n *node) routes() http.Handler {
 		n.agents.Handler().ServeHTTP(w, r)
 	}))
 	mux.Handle("/", n.m.instrument("other", http.NotFoundHandler()))
+	// Everything but the gateway (which finds the client itself, with the
+	// same proxies) learns who the client is from the request's context:
+	// aws:SourceIp, audit records and rate limits name the client a
+	// trusted proxy vouches for, never the proxy.
+	prefixes, _ := n.cfg.Gateway.Proxies() // validated with the configuration
+	trust := peer.NewProxies(prefixes)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// ztgate's own paths first, then the gateway's routes, then the
 		// node's endpoints and the AWS query APIs.
 		if strings.HasPrefix(r.URL.Path, agent.PathPrefix) {
+			r = trust.Attach(r)
 			if r.URL.Path == agent.PathPrefix+"join" {
 				joins.ServeHTTP(w, r)
 				return
@@ -58,7 +66,7 @@ func (n *node) routes() http.Handler {
 			si := n.signin
 			n.mu.Unlock()
 			if si != nil {
-				si.Handler().ServeHTTP(w, r)
+				si.Handler().ServeHTTP(w, trust.Attach(r))
 				return
 			}
 		}
@@ -70,7 +78,7 @@ func (n *node) routes() http.Handler {
 				}
 			}
 		}
-		mux.ServeHTTP(w, r)
+		mux.ServeHTTP(w, trust.Attach(r))
 	})
 }
 

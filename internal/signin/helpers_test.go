@@ -297,6 +297,6 @@ func clientIPHeader(c *Config) {
 		if ip := r.Header.Get("X-Test-Client"); ip != "" {
 			return ip
 		}
-		return peerIP(r)
+		return clientIP(r)
 	}
 }

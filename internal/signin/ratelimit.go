@@ -1,9 +1,10 @@
 package signin
 
 import (
-	"net"
 	"net/http"
 	"time"
+
+	"github.com/ztgate/ztgate/internal/peer"
 )
 
 // Failed sign-ins allowed per window: per user name (whether or not the
@@ -15,11 +16,6 @@ const (
 	failureWindow  = 15 * time.Minute
 )
 
-// peerIP is the address of the connection's peer.
-func peerIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
+// clientIP is the client's address: the TCP peer, or the client a
+// trusted proxy names.
+func clientIP(r *http.Request) string { return peer.FromRequest(r).IP() }

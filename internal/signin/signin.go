@@ -91,8 +91,9 @@ type Config struct {
 	AllowedRedirectHosts []string
 
 	// ClientIP returns the client's address of a request, for rate
-	// limits and audit records; the connection's peer address when nil.
-	// Set it when ztgate runs behind a proxy that it trusts.
+	// limits and audit records. When nil, [peer.FromRequest]: the
+	// client a trusted proxy names when the node attached it to the
+	// request, else the connection's peer.
 	ClientIP func(*http.Request) string
 }
 
@@ -191,7 +192,7 @@ func New(ctx context.Context, c Config) (*Service, error) {
 		return nil, fmt.Errorf("signin: cookie name %q needs the Secure flag, which Insecure drops", c.CookieName)
 	}
 	if c.ClientIP == nil {
-		c.ClientIP = peerIP
+		c.ClientIP = clientIP
 	}
 	for _, h := range c.AllowedRedirectHosts {
 		if h == "" || strings.ContainsAny(h, "/?#@ ") {

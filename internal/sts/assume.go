@@ -12,10 +12,10 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
-	"github.com/ztgate/ztgate/internal/authn"
 	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/awsquery"
 	"github.com/ztgate/ztgate/internal/iam"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/policy"
 	"github.com/ztgate/ztgate/internal/policy/keys"
 	"github.com/ztgate/ztgate/internal/session"
@@ -649,8 +649,9 @@ func (h *Handler) assumeRoleWithWebIdentity(c *exchange) {
 		return
 	}
 	var kc authz.Context
-	kc.SetString("aws:SourceIp", authn.SourceIP(c.r))
-	kc.SetString("aws:SecureTransport", strconv.FormatBool(c.r.TLS != nil))
+	client := peer.FromRequest(c.r)
+	kc.SetString("aws:SourceIp", client.IP())
+	kc.SetString("aws:SecureTransport", strconv.FormatBool(client.Secure))
 	if ua := c.r.UserAgent(); ua != "" {
 		kc.SetString("aws:UserAgent", ua)
 	}
