@@ -116,7 +116,6 @@ func BenchmarkEncode(b *testing.B) {
 // TestAllocs holds the per-record paths to their allocation budgets.
 func TestAllocs(t *testing.T) {
 	r := decisionRecord(1)
-	r.RequestParameters = nil // free-form maps go through encoding/json
 	c, _ := prepare(r, time.Now(), "n", "r")
 	buf := make([]byte, 0, 8192)
 	rec, _ := appendRecord(nil, &c)
@@ -135,4 +134,77 @@ func TestAllocs(t *testing.T) {
 			t.Errorf("%s: %v allocations, want 0", name, n)
 		}
 	}
+}
+
+// TestAppendAny: the free-form values records carry encode as
+// json.Marshal encodes them, whether by hand or through encoding/json.
+func TestAppendAny(t *testing.T) {
+	for _, v := range []any{
+		nil, "", "a<b>&\"c\"\u2028\xff", true, false, 0, -7, int64(1) << 62, int32(-3), uint64(1) << 63,
+		1.5, 1e21, float32(0.1), json.Number("12"),
+		map[string]any{}, map[string]any(nil), map[string]any{"b": 1, "a": []any{"x", nil, map[string]any{"z": false}}, "é": "<"},
+		map[string]string{"k": "v", "a": "&"}, map[string]string(nil),
+		[]any{}, []any(nil), []string{"a", "b"}, []string(nil),
+		map[string][]string{"X-A": {"1", "2"}}, []int{1, 2}, struct{ A int }{1},
+		map[string]any{"n": map[string]any{"m": map[string]string{"q": "r"}, "l": []string{}}},
+	} {
+		want, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendAny([]byte("prefix"), v)
+		if err != nil || string(got) != "prefix"+string(want) {
+			t.Errorf("%#v: %q, %v; want %q", v, got, err, want)
+		}
+	}
+	many := map[string]any{}
+	for i := range 40 {
+		many[fmt.Sprintf("k%02d", 39-i)] = i
+	}
+	want, _ := json.Marshal(many)
+	if got, _ := appendAny(nil, many); !bytes.Equal(got, want) {
+		t.Errorf("40 keys: %s, want %s", got, want)
+	}
+	if _, err := appendAny(nil, map[string]any{"c": make(chan int)}); err == nil {
+		t.Error("a value encoding/json cannot encode was encoded")
+	}
+}
+
+// FuzzAppendAny holds appendAny to json.Marshal on whatever JSON decodes
+// into, and on the same values as the string maps and slices the
+// gateway and APIs record.
+func FuzzAppendAny(f *testing.F) {
+	f.Add([]byte(`{"host":"app.example.com","path":"/x","n":[1,"a",null,{"b":true}]}`))
+	f.Add([]byte(`["\u2028<script>", "\ud800", 1e400]`))
+	f.Add([]byte(`"\u0000\u001f\u007f"`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var v any
+		if json.Unmarshal(b, &v) != nil {
+			return
+		}
+		check := func(v any) {
+			want, werr := json.Marshal(v)
+			got, gerr := appendAny(nil, v)
+			if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+				t.Fatalf("%#v: %q (%v), want %q (%v)", v, got, gerr, want, werr)
+			}
+		}
+		check(v)
+		switch v := v.(type) {
+		case map[string]any:
+			ss := map[string]string{}
+			for k, e := range v {
+				ss[k] = fmt.Sprint(e)
+			}
+			check(ss)
+		case []any:
+			ss := []string{}
+			for _, e := range v {
+				ss = append(ss, fmt.Sprint(e))
+			}
+			check(ss)
+		case string:
+			check(map[string]any{v: v})
+		}
+	})
 }

@@ -94,9 +94,15 @@ func normalizeName(dst []byte, name string) []byte {
 // changed: the caller may still need the secret, to return it to its
 // client. Values of types other than JSON's are converted through their
 // JSON encoding first, so that a struct's secret fields are found too.
+// When nothing in m needs redacting and its values are strings, booleans
+// and numbers (a gateway decision's host and path), m itself is returned,
+// not a copy: the result is for reading.
 func Redact(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
+	}
+	if clean(m) {
+		return m
 	}
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -113,6 +119,27 @@ func Redact(m map[string]any) map[string]any {
 		out[k] = redactedValue(v)
 	}
 	return out
+}
+
+// clean reports whether Redact would copy m unchanged: no key names a
+// secret, and every value is a string Redact keeps as it is, a boolean, a
+// number or null.
+func clean(m map[string]any) bool {
+	for k, v := range m {
+		if IsSecretName(k) {
+			return false
+		}
+		switch v := v.(type) {
+		case nil, bool, float64, int, int64:
+		case string:
+			if redactString(v) != v {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 func isContainerName(k string) bool {
