@@ -209,7 +209,6 @@ func appendTime(dst []byte, t time.Time) ([]byte, error) {
 // encoding/json sorts them; anything else, floats among them, with
 // encoding/json itself (TestAppendAny, FuzzAppendAny).
 func appendAny(dst []byte, v any) ([]byte, error) {
-	var err error
 	switch v := v.(type) {
 	case nil:
 		return append(dst, "null"...), nil
@@ -226,66 +225,60 @@ func appendAny(dst []byte, v any) ([]byte, error) {
 	case uint64:
 		return strconv.AppendUint(dst, v, 10), nil
 	case map[string]any:
-		if v == nil {
-			return append(dst, "null"...), nil
-		}
-		var buf [16]string
-		dst = append(dst, '{')
-		for i, k := range sortedKeys(buf[:0], v) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(appendString(dst, k), ':')
-			if dst, err = appendAny(dst, v[k]); err != nil {
-				return nil, err
-			}
-		}
-		return append(dst, '}'), nil
+		return appendObject(dst, v, appendAny)
 	case map[string]string:
-		if v == nil {
-			return append(dst, "null"...), nil
-		}
-		var buf [16]string
-		dst = append(dst, '{')
-		for i, k := range sortedKeys(buf[:0], v) {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(append(appendString(dst, k), ':'), v[k])
-		}
-		return append(dst, '}'), nil
+		return appendObject(dst, v, appendStringValue)
 	case []any:
-		if v == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			if dst, err = appendAny(dst, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, v, appendAny)
 	case []string:
-		if v == nil {
-			return append(dst, "null"...), nil
-		}
-		dst = append(dst, '[')
-		for i, e := range v {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendString(dst, e)
-		}
-		return append(dst, ']'), nil
+		return appendArray(dst, v, appendStringValue)
 	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}
 	return append(dst, b...), nil
+}
+
+func appendStringValue(dst []byte, s string) ([]byte, error) { return appendString(dst, s), nil }
+
+// appendObject encodes a map as encoding/json does: null when nil, keys
+// sorted.
+func appendObject[V any](dst []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
+	if m == nil {
+		return append(dst, "null"...), nil
+	}
+	var buf [16]string
+	var err error
+	dst = append(dst, '{')
+	for i, k := range sortedKeys(buf[:0], m) {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(appendString(dst, k), ':')
+		if dst, err = value(dst, m[k]); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// appendArray encodes a slice as encoding/json does: null when nil.
+func appendArray[V any](dst []byte, l []V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
+	if l == nil {
+		return append(dst, "null"...), nil
+	}
+	var err error
+	dst = append(dst, '[')
+	for i, e := range l {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if dst, err = value(dst, e); err != nil {
+			return nil, err
+		}
+	}
+	return append(dst, ']'), nil
 }
 
 // sortedKeys appends m's keys to dst, sorted.
