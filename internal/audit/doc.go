@@ -81,9 +81,11 @@
 // writer overwrites a stretch of zeros it wrote and synced ahead (up to
 // 1 MiB, never past SegmentSize), so that syncing records syncs data
 // alone, not a change of the file's size. A line never holds a zero
-// byte; a reader takes a zero byte where a line would start as the end of
-// the records. Closing a segment cuts the zeros off first: a closed
-// segment is its lines alone.
+// byte; a reader takes the first line that does (or a zero byte where a
+// line would start) as the end of the records: the writer's zeros, a line
+// being written now, or one torn by a crash. Closing a segment cuts the
+// zeros off first: a closed segment is its lines alone, and a zero byte
+// in one is reported as a modification.
 //
 // A segment is closed when it would pass Options.SegmentSize (64 MiB),
 // when it has been open Options.SegmentAge (15 minutes), when the writer
@@ -134,13 +136,17 @@
 //
 // [Open] repairs what a crash left. The writer's zeros after the newest
 // segment's last whole line are cut off. Other bytes there, part of a
-// batch being written when the process died and never acknowledged (up
-// to the last byte that is not zero), are moved to
+// batch being written when the process or the machine died and never
+// acknowledged (up to the last byte that is not zero; an OS crash can
+// leave a batch's pages with holes of zeros), are moved to
 // <segment>.<offset>.torn, the segment is truncated to its last whole
 // line, a warning is logged, and the
 // segment's digest lists the cut in tornTails. Then the newest segment is
 // closed and its digest signed, if its lines chain on from the last
-// digest; a segment holding no whole line is written on instead. Recovery
+// digest; a segment holding no whole line is written on instead. More
+// after the last whole line than a crash can leave unsynced (the writer's
+// queue of writes, about 30 MiB) is not a torn tail: recovery leaves such
+// a segment without a digest for verify to report. Recovery
 // never signs a segment that does not verify: it leaves it without a
 // digest, and the log continues in a new segment.
 //

@@ -83,6 +83,7 @@ func FuzzScan(f *testing.F) {
 	f.Add(append(append([]byte{}, l...), make([]byte, 100)...))
 	f.Add(append(append(append([]byte{}, l...), l[:40]...), make([]byte, 100)...))
 	f.Add(append(append(append([]byte{}, l...), 0, 0, 'x', '\n'), l...))
+	f.Add(append(append(append(append([]byte{}, l...), l[:40]...), make([]byte, 64)...), l[100:]...))
 	sc := newScanner()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := sc.scan(bytes.NewReader(b), 1, true, &scanCounters{})
@@ -109,6 +110,9 @@ func FuzzScan(f *testing.F) {
 		}
 		if len(bytes.Trim(b[res.end+res.tailLen:], "\x00")) != 0 {
 			t.Fatal("the zeros after the tail are not all zero")
+		}
+		if i := bytes.IndexByte(b, 0); int64(i) != res.zeroAt || (i >= 0 && int64(i) < res.end) {
+			t.Fatalf("zeroAt %d, the first zero byte at %d, the records end at %d", res.zeroAt, i, res.end)
 		}
 		if res.anomaly {
 			sc.analyze(1)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -161,4 +163,154 @@ func TestRecoverZeros(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecoverHole: an OS crash while a batch overwrites the zeros can
+// keep its pages out of order: a stretch of the unacknowledged batch is
+// still zeros, from within one line into the next, while later bytes of
+// it reached the disk. The acknowledged records are kept and signed; the
+// batch, hole and all, is the torn tail.
+func TestRecoverHole(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, Node: "n1", KEK: testKEK(t)}
+	writeLog(t, o, 8)
+	crashBeforeClose(t, dir, "n1", 1)
+	path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
+	lines := readLines(t, path)
+	var file []byte
+	for _, l := range lines[:5] { // seq 1-5: synced, acknowledged
+		file = append(file, l...)
+	}
+	acked := int64(len(file))
+	var batch []byte // seq 6-8, in flight
+	for _, l := range lines[5:] {
+		batch = append(batch, l...)
+	}
+	copy(batch[100:len(lines[5])+200], make([]byte, len(lines[5])+100))
+	file = append(append(file, batch...), make([]byte, 8192)...)
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep := verifyDir(t, dir)
+	if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn {
+		t.Fatalf("before recovery: %v", rep.Findings)
+	}
+	writeLog(t, o, 1)
+	d := readDigest(t, dir, "n1", digestName(1))
+	if d.Records != 5 || d.LastSeq != 5 || d.Size != acked || len(d.TornTails) != 1 || d.TornTails[0].Length != int64(len(batch)) {
+		t.Fatalf("digest after recovery: %+v, want seq 1-5 and the %d-byte batch as torn tail", d, len(batch))
+	}
+	rep = verifyDir(t, dir)
+	if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn || rep.Records != 6 {
+		t.Errorf("after recovery: %v, %d records", rep.Findings, rep.Records)
+	}
+}
+
+// TestZerosInClosedSegment: a closed segment never holds a zero byte;
+// one written over a record is reported as a modified segment, wherever
+// it is.
+func TestZerosInClosedSegment(t *testing.T) {
+	for _, line := range []int{0, 4, 9} {
+		dir := t.TempDir()
+		writeLog(t, Options{Dir: dir, Node: "n1", KEK: testKEK(t)}, 10)
+		path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
+		lines := readLines(t, path)
+		off := 0
+		for _, l := range lines[:line] {
+			off += len(l)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt(make([]byte, 30), int64(off+len(lines[line])/2))
+		f.Close()
+		rep := verifyDir(t, dir)
+		if rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != ModifiedSegment ||
+			!strings.Contains(rep.Findings[0].Message, "zero bytes at offset") {
+			t.Errorf("zeros in line %d of a closed segment: %v", line+1, rep.Findings)
+		}
+	}
+}
+
+// TestRecoverOverwritten: more after the open segment's last whole line
+// than a crash leaves unsynced is not cut off as a torn tail: recovery
+// signs nothing and verify reports it.
+func TestRecoverOverwritten(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, Node: "n1", KEK: testKEK(t), SegmentSize: 1 << 30}
+	w := openTest(t, o)
+	ctx := context.Background()
+	big := decisionRecord(0)
+	big.RequestParameters = map[string]any{"pad": strings.Repeat("x", 200<<10)}
+	for range (maxTornTail / (200 << 10)) + 20 {
+		if err := w.Append(ctx, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	crashBeforeClose(t, dir, "n1", 1)
+	path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0}, 0) // the first line's first byte: every record after it hidden
+	f.Close()
+	rep := verifyDir(t, dir)
+	if rep.OK(false) {
+		t.Fatalf("a zeroed line start hiding %d bytes of records passed as a torn tail: %v", maxTornTail, rep.Findings)
+	}
+	writeLog(t, o, 1)
+	if _, digs := nodeFiles(t, dir, "n1"); len(digs) != 1 || digs[0] == digestName(1) {
+		t.Errorf("digests after recovery: %v; want only the next segment's", digs)
+	}
+	if rep := verifyDir(t, dir); rep.OK(false) {
+		t.Errorf("after recovery the log verifies: %v", rep.Findings)
+	}
+}
+
+// TestPrefillFailure: when the zeros cannot be written (a full disk, a
+// file size limit), the batch fails with nothing of it in the file: the
+// next start signs exactly the acknowledged records.
+func TestPrefillFailure(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, Node: "n1", KEK: testKEK(t)}
+	w := openTest(t, o)
+	ctx := context.Background()
+	if err := w.Append(ctx, decisionRecord(0)); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "n1", segmentsDir, segmentName(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Skip(err)
+	}
+	// Writes past the zeros written so far fail with EFBIG.
+	lim := syscall.Rlimit{Cur: uint64(fi.Size()), Max: old.Max}
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+		t.Skip(err)
+	}
+	acked, failed := 1, false
+	for i := 1; i < 10000; i++ {
+		if err := w.Append(ctx, decisionRecord(i)); err != nil {
+			failed = true
+			break
+		}
+		acked++
+	}
+	syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old)
+	w.Close()
+	if !failed {
+		t.Fatal("no append failed at the file size limit")
+	}
+	writeLog(t, o, 0)
+	d := readDigest(t, dir, "n1", digestName(1))
+	if d.Records != uint64(acked) || len(d.TornTails) != 0 {
+		t.Errorf("recovery signed %d records with torn tails %v; %d were acknowledged", d.Records, d.TornTails, acked)
+	}
+	mustClean(t, verifyDir(t, dir))
 }

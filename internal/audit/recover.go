@@ -77,6 +77,18 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	if err != nil {
 		return err
 	}
+	if res.tailLen > maxTornTail {
+		// More than a crash leaves unsynced: not a torn tail but records
+		// overwritten (a zero byte where a line starts hides the rest).
+		// Nothing is cut or signed; verify reports it.
+		w.log.Error("audit: the segment left open by the last run holds more after its last whole line than a crash leaves; it is left without a digest (run ztgate audit verify)",
+			"segment", name, "offset", res.tailOff, "bytes", res.tailLen)
+		w.seq = max(w.seq, res.lastSeq+1, seq+1)
+		if res.count > 0 {
+			w.prev = res.lastHash
+		}
+		return nil
+	}
 	if res.tailLen > 0 || res.zeros > 0 {
 		if err := w.cutTornTail(path, seq, res.end, res.tailLen); err != nil {
 			return err

@@ -29,6 +29,9 @@ type segScan struct {
 	// bytes after end (the writer's prefilled stretch of an open
 	// segment).
 	end, zeros int64
+	// zeroAt is the offset of the first zero byte, -1 when there is none:
+	// a closed segment never holds one.
+	zeroAt int64
 	// anomaly is set when the lines are anything but a clean chain
 	// starting at the segment's first sequence number.
 	anomaly bool
@@ -77,7 +80,7 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 	s.br.Reset(io.TeeReader(r, s.file))
 	s.lines = s.lines[:0]
 	var (
-		res             segScan
+		res             = segScan{zeroAt: -1}
 		off             int64
 		expSeq          uint64
 		expPrev         [sha256.Size]byte
@@ -92,12 +95,16 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 	}
 	for {
 		var (
-			b      []byte
-			err    error
-			atTail bool
+			b   []byte
+			err error
+			// ended: the records end here. A zero byte ends them: where a
+			// line would start, the writer's zeros; within a line, a line
+			// torn by a crash (its pages reached the disk out of order) or
+			// being written now. An incomplete last line ends them too.
+			ended bool
 		)
-		if c, perr := s.br.Peek(1); perr == nil && c[0] == 0 {
-			atTail = true // the writer's zeros, or a torn tail after them
+		if next, perr := s.br.Peek(1); perr == nil && next[0] == 0 {
+			ended, res.zeroAt = true, off
 		} else {
 			b, err = s.br.ReadSlice('\n')
 			if errors.Is(err, bufio.ErrBufferFull) {
@@ -107,31 +114,30 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 					s.long = append(s.long, b...)
 				}
 				b = s.long
-				// An incomplete line, then zeros: the rest is tail.
-				atTail = errors.Is(err, bufio.ErrBufferFull)
 			}
-		}
-		if atTail {
-			n, err := s.tail(&res, off, b)
-			pendB += n
-			if err != nil {
+			switch {
+			case err == io.EOF && len(b) == 0:
+				ended = true // the end of the file, after a whole line
+			case err != nil && err != io.EOF && !errors.Is(err, bufio.ErrBufferFull):
 				flushCounters()
 				return res, err
+			default:
+				ended = err != nil || bytes.IndexByte(b, 0) >= 0
+			}
+		}
+		if ended {
+			if i := bytes.IndexByte(b, 0); i >= 0 {
+				res.zeroAt = off + int64(i)
+			}
+			if len(b) > 0 || err == nil {
+				n, err := s.tail(&res, off, b)
+				pendB += n
+				if err != nil {
+					flushCounters()
+					return res, err
+				}
 			}
 			break
-		}
-		if err == io.EOF {
-			if len(b) > 0 {
-				res.tailOff, res.end = off, off
-				res.tailLen = int64(len(bytes.TrimRight(b, "\x00")))
-				res.zeros = int64(len(b)) - res.tailLen
-				pendB += int64(len(b))
-			}
-			break
-		}
-		if err != nil {
-			flushCounters()
-			return res, err
 		}
 		li := lineInfo{num: len(s.lines) + 1, off: off}
 		l, perr := parseLine(b[:len(b)-1])

@@ -722,8 +722,19 @@ func (v *verifier) checkSegments(p *nodePlan) {
 			continue
 		}
 		sc := &s.scan
+		if s.dig != nil && s.dig.d != nil && sc.zeroAt >= 0 {
+			// The writer cuts its zeros off before it signs a digest.
+			v.add(ModifiedSegment, node, rel(s.name), int(sc.count)+1, 0,
+				"zero bytes at offset %d, after line %d: a closed segment never holds one; it was overwritten", sc.zeroAt, sc.count)
+			s.errs++
+			continue
+		}
 		if sc.tailLen > 0 {
 			switch {
+			case s == p.open && sc.tailLen > maxTornTail:
+				v.add(ModifiedRecord, node, rel(s.name), int(sc.count)+1, 0,
+					"%d bytes after the last whole line, at offset %d: more than a crash leaves unsynced (%d); records were overwritten", sc.tailLen, sc.tailOff, maxTornTail)
+				s.errs++
 			case s == p.open:
 				v.add(Torn, node, rel(s.name), 0, 0,
 					"incomplete last line at offset %d (%d bytes): being written now, or torn by a crash and not yet recovered (the next start recovers it)",

@@ -556,6 +556,13 @@ func (w *Writer) commit(b *batch) error {
 // size.
 const maxWrite = 1 << 20
 
+// maxTornTail bounds what a crash can leave unsynced after the last
+// synced record: the writes queued for syncLoop, the one it is syncing
+// and the one run is making, each at most maxWrite and one record more.
+// More than that after a segment's last whole line is not a torn tail
+// but records overwritten.
+const maxTornTail = (syncQueue + 2) * (maxWrite + 2*MaxRecordSize)
+
 // maxKeptLineBuf bounds the line buffers kept for reuse: a batch of a
 // thousand records fits; the rare larger one is not kept.
 const maxKeptLineBuf = 4 << 20
@@ -579,15 +586,17 @@ func (w *Writer) lineBuf() *[]byte {
 func (w *Writer) write(buf *[]byte, b *batch) error {
 	s := w.seg
 	if len(*buf) > 0 {
-		if _, err := s.f.WriteAt(*buf, s.size); err != nil {
+		err := w.prefill(s, s.size+int64(len(*buf)))
+		if err == nil {
+			_, err = s.f.WriteAt(*buf, s.size)
+		}
+		if err != nil {
 			s.f.Truncate(s.size)
 			s.zeroed = s.size
 			return fmt.Errorf("audit: write %s: %w", s.name, err)
 		}
 		s.size += int64(len(*buf))
-		if err := w.prefill(s); err != nil {
-			return err
-		}
+		s.zeroed = max(s.zeroed, s.size)
 	}
 	w.syncq <- syncItem{seg: s, buf: buf, batch: b}
 	return nil
@@ -609,18 +618,20 @@ const (
 
 var zeros = make([]byte, 64<<10)
 
-// prefill extends s's zeros when few are left ahead of its records. The
-// zeros reach the disk with the next sync.
-func (w *Writer) prefill(s *segment) error {
-	end := min(s.size+prefillChunk, w.o.SegmentSize)
-	if s.zeroed-s.size >= prefillLow || s.zeroed >= end {
+// prefill extends s's zeros when few are left past next, where the
+// records about to be written end. It runs before they are written, so
+// that a failure (a full disk) leaves no record the writer reported as
+// failed; the zeros reach the disk with the records' sync.
+func (w *Writer) prefill(s *segment, next int64) error {
+	end := min(next+prefillChunk, w.o.SegmentSize)
+	if s.zeroed-next >= prefillLow || s.zeroed >= end {
 		return nil
 	}
-	off := max(s.zeroed, s.size)
+	off := max(s.zeroed, next)
 	for off < end {
 		n := min(int64(len(zeros)), end-off)
 		if _, err := s.f.WriteAt(zeros[:n], off); err != nil {
-			return fmt.Errorf("audit: write %s: %w", s.name, err)
+			return err
 		}
 		off += n
 	}
@@ -858,7 +869,10 @@ func (w *Writer) shutdown() {
 			}
 		} else {
 			if w.barrier() == nil {
-				trim(s)
+				if err := trim(s); err != nil {
+					// Harmless: the next start cuts the zeros off.
+					w.log.Warn("audit: cutting the zeros off an empty segment failed", "segment", s.name, "err", err)
+				}
 			}
 			s.f.Close()
 			w.seg = nil

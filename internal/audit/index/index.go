@@ -610,8 +610,11 @@ type lineReader struct {
 }
 
 // next returns the next line; io.EOF when what is left has no newline,
-// or starts with a zero byte: the audit writer's zeros after the records
-// of the segment it is writing (a record line never holds one).
+// or holds a zero byte before it. A record line never holds one: at the
+// start of a line it is the audit writer's zeros after the records of the
+// segment it is writing; within a line, a line being written now (read
+// half old zeros, half new bytes) or torn by a crash. Either is read
+// again, from the same offset, by the next update.
 func (lr *lineReader) next() (line, error) {
 	if c, err := lr.r.Peek(1); err != nil || c[0] == 0 {
 		if err == nil {
@@ -620,14 +623,17 @@ func (lr *lineReader) next() (line, error) {
 		return line{}, err
 	}
 	b, err := lr.r.ReadSlice('\n')
-	if err == nil {
+	if err == nil && bytes.IndexByte(b, 0) < 0 {
 		return line{b: b, size: int64(len(b))}, nil
 	}
 	lr.long = lr.long[:0]
 	size := int64(0)
-	for errors.Is(err, bufio.ErrBufferFull) {
+	for {
 		if bytes.IndexByte(b, 0) >= 0 {
-			return line{}, io.EOF // a line being written, then zeros
+			return line{}, io.EOF
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			break
 		}
 		size += int64(len(b))
 		if size <= maxLine {
