@@ -655,9 +655,9 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request) {
 }
 
 // rewrite builds the upstream request: the decided path, no ztgate
-// credentials, the forwarding headers and the identity assertion. The
-// reverse proxy has already removed hop-by-hop headers and the client's
-// Forwarded and X-Forwarded-* headers from Out.
+// credentials, no forwarding or override header of the client's, ztgate's
+// forwarding headers and the identity assertion. The reverse proxy has
+// already removed hop-by-hop headers from Out.
 func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 	out, h := pr.Out, pr.Out.Header
 	switch x.id.Method {
@@ -669,6 +669,7 @@ func (x *exchange) rewrite(pr *httputil.ProxyRequest) {
 		h.Del("Authorization")
 		h.Del("X-Amz-Security-Token")
 	}
+	stripForwarding(h)
 	// The session cookie and the sign-in pages' flow and CSRF cookies
 	// are ztgate's own: no upstream sees them.
 	stripCookie(h, SessionCookie)

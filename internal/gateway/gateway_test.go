@@ -509,6 +509,37 @@ func TestForwardedHeaders(t *testing.T) {
 	})
 }
 
+// TestForwardingHeadersStripped: no client address, scheme, method or
+// path override a client sends reaches the upstream, however spelled; the
+// upstream gets ztgate's X-Forwarded-For, -Proto and -Host only.
+func TestForwardingHeadersStripped(t *testing.T) {
+	h, up := appHarness(t, nil)
+	sent := map[string]string{"Authorization": "Bearer alice",
+		"X-Real-IP": "1.1.1.1", "True-Client-IP": "1.1.1.2", "X-Client-IP": "1.1.1.3", "CF-Connecting-IP": "1.1.1.4",
+		"X-Original-Forwarded-For": "1.1.1.5", "X_Forwarded_For": "1.1.1.6", "x-forwarded-ssl": "on",
+		"X-Forwarded-Scheme": "https", "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/admin", "Forwarded": "for=1.1.1.7",
+		"X-Original-URL": "/admin/delete", "X-Rewrite-URL": "/admin", "X-HTTP-Method-Override": "DELETE",
+		"X-Method-Override": "DELETE", "X_HTTP_Method": "PUT", "X-Host": "evil.example", "X-Forwarded-Server": "evil"}
+	resp, _ := h.do("GET", "/app/x", sent, nil)
+	got, ok := up.byID(resp.Header.Get("X-Request-Id"))
+	if !ok {
+		t.Fatalf("not forwarded: %d", resp.StatusCode)
+	}
+	for k := range got.Header {
+		if forwardingHeader(k) && k != "X-Forwarded-For" && k != "X-Forwarded-Proto" && k != "X-Forwarded-Host" {
+			t.Errorf("%s reached the upstream: %q", k, got.Header[k])
+		}
+	}
+	for k := range sent {
+		if k != "Authorization" && !forwardingHeader(k) {
+			t.Errorf("%s is not recognised as a forwarding header", k)
+		}
+	}
+	if got.Header.Get("X-Forwarded-For") != "127.0.0.1" || got.Method != "GET" || got.Path != "/app/x" {
+		t.Errorf("upstream saw %s %s from %q", got.Method, got.Path, got.Header.Get("X-Forwarded-For"))
+	}
+}
+
 func TestContextKeys(t *testing.T) {
 	h, _ := appHarness(t, func(c *Config, _ *Route) {
 		alice := user("alice")

@@ -28,28 +28,66 @@ var (
 	}
 )
 
+// Headers that tell an upstream where a request came from or how it
+// reached the proxy, or that make frameworks act on another method or
+// path than the request's own. The gateway sets X-Forwarded-For, -Proto
+// and -Host itself; it removes every other one a client sends from the
+// upstream's request, so that no upstream acts on a client address, a
+// scheme, a method or a path the policy did not decide on.
+var (
+	forwardingExact = []string{
+		"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip",
+		"cf-connecting-ip", "fastly-client-ip", "x-original-forwarded-for",
+		"x-original-url", "x-original-uri", "x-rewrite-url", "x-original-host", "x-host",
+		"x-http-method-override", "x-http-method", "x-method-override",
+	}
+	forwardingPrefixes = []string{"x-forwarded-"}
+)
+
 // identityHeader reports whether a header name is one of the identity
 // headers above.
-func identityHeader(k string) bool {
-	if k == "" {
+func identityHeader(k string) bool { return headerIn(k, identityExact, identityPrefixes) }
+
+// forwardingHeader reports whether a header name is one of the
+// forwarding or override headers above.
+func forwardingHeader(k string) bool { return headerIn(k, forwardingExact, forwardingPrefixes) }
+
+// headerIn reports whether k is one of exact, or starts with one of
+// prefixes, in any case and with "_" for "-".
+func headerIn(k string, exact, prefixes []string) bool {
+	if k == "" || !headerInitials[k[0]] {
 		return false
 	}
-	switch k[0] {
-	case 'x', 'X', 'r', 'R':
-	default:
-		return false
-	}
-	for _, n := range identityExact {
+	for _, n := range exact {
 		if len(k) == len(n) && foldDash(k, n) {
 			return true
 		}
 	}
-	for _, p := range identityPrefixes {
+	for _, p := range prefixes {
 		if len(k) >= len(p) && foldDash(k[:len(p)], p) {
 			return true
 		}
 	}
 	return false
+}
+
+// headerInitials are the first letters of the names above, in both cases.
+var headerInitials = func() (t [256]bool) {
+	for _, l := range [][]string{identityExact, identityPrefixes, forwardingExact, forwardingPrefixes} {
+		for _, n := range l {
+			t[n[0]], t[n[0]-'a'+'A'] = true, true
+		}
+	}
+	return t
+}()
+
+// stripForwarding removes the forwarding and override headers from h.
+func stripForwarding(h http.Header) {
+	for k := range h {
+		if forwardingHeader(k) {
+			delete(h, k)
+		}
+	}
 }
 
 // foldDash compares s with want (lower case, dashes), ignoring case and

@@ -21,13 +21,21 @@ type Proxies struct {
 }
 
 // NewProxies trusts the given prefixes; an invalid one is skipped (the
-// configuration validates them).
+// configuration validates them). IPv4-mapped IPv6 prefixes are read as
+// IPv4, as the addresses they are compared with are.
 func NewProxies(prefixes []netip.Prefix) Proxies {
 	var p Proxies
 	for _, pr := range prefixes {
-		if pr.IsValid() {
-			p.prefixes = append(p.prefixes, pr.Masked())
+		if !pr.IsValid() {
+			continue
 		}
+		if a := pr.Addr(); a.Is4In6() {
+			if pr.Bits() < 96 {
+				continue // wider than the mapped range: never an IPv4 peer
+			}
+			pr = netip.PrefixFrom(a.Unmap(), pr.Bits()-96)
+		}
+		p.prefixes = append(p.prefixes, pr.Masked())
 	}
 	return p
 }
@@ -111,13 +119,30 @@ walk:
 			}
 		}
 	}
-	switch v := LastValue(r.Header["X-Forwarded-Proto"]); {
-	case strings.EqualFold(v, "https"):
-		c.Secure = true
-	case strings.EqualFold(v, "http"):
-		c.Secure = false
+	if vs := r.Header["X-Forwarded-Proto"]; len(vs) > 0 {
+		c.Secure = allHTTPS(vs)
 	}
 	return c
+}
+
+// allHTTPS reports whether every element of a comma-separated
+// X-Forwarded-Proto is https: behind proxies that append, one plain hop
+// (a client reaching the first proxy over HTTP) makes the client's
+// connection plain.
+func allHTTPS(vs []string) bool {
+	n := 0
+	for _, v := range vs {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e == "" {
+				continue
+			}
+			if !strings.EqualFold(e, "https") {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
 }
 
 type ctxKey struct{}
@@ -139,13 +164,14 @@ func FromRequest(r *http.Request) Client {
 }
 
 // ParseHop reads an address with or without a port, IPv4-mapped IPv6
-// addresses as IPv4.
+// addresses as IPv4, without an IPv6 zone (which names the receiver's
+// interface, and which no IpAddress condition would match).
 func ParseHop(s string) netip.Addr {
 	if ap, err := netip.ParseAddrPort(s); err == nil {
-		return ap.Addr().Unmap()
+		return ap.Addr().Unmap().WithZone("")
 	}
-	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil && a.Zone() == "" {
-		return a.Unmap()
+	if a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")); err == nil {
+		return a.Unmap().WithZone("")
 	}
 	return netip.Addr{}
 }

@@ -31,6 +31,11 @@ func TestOf(t *testing.T) {
 		{"no header", "10.0.0.1:4000", nil, "", true, "10.0.0.1", true},
 		{"the nearest proto", "10.0.0.1:4000", []string{"198.51.100.7"}, "https, http", false, "198.51.100.7", false},
 		{"not an address", "pipe", []string{"1.2.3.4"}, "", false, "invalid IP", false},
+		{"https behind an http hop", "10.0.0.1:4000", []string{"198.51.100.7"}, "http, https", false, "198.51.100.7", false},
+		{"https on every hop", "10.0.0.1:4000", []string{"198.51.100.7"}, "https,HTTPS", false, "198.51.100.7", true},
+		{"an unknown scheme", "10.0.0.1:4000", []string{"198.51.100.7"}, "wss", true, "198.51.100.7", false},
+		{"zones dropped", "[fe80::1%eth0]:4000", nil, "", false, "fe80::1", false},
+		{"a vouched hop's zone dropped", "[::1]:4000", []string{"fe80::2%evil"}, "", false, "fe80::2", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest("GET", "/", nil)
@@ -75,6 +80,17 @@ func TestIP(t *testing.T) {
 		r.RemoteAddr = in
 		if got := FromRequest(r).IP(); got != want {
 			t.Errorf("%q: IP %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestMappedProxies: a trusted proxy written as an IPv4-mapped IPv6
+// address or prefix is trusted as the IPv4 peer it is.
+func TestMappedProxies(t *testing.T) {
+	p := NewProxies([]netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104"), netip.MustParsePrefix("::ffff:0.0.0.0/80")})
+	for addr, want := range map[string]bool{"10.1.2.3": true, "11.0.0.1": false, "::ffff:10.9.9.9": true} {
+		if got := p.Trusts(ParseHop(addr)); got != want {
+			t.Errorf("%s trusted: %v, want %v", addr, got, want)
 		}
 	}
 }

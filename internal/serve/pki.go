@@ -21,6 +21,7 @@ import (
 	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/device"
 	"github.com/ztgate/ztgate/internal/gateway"
+	"github.com/ztgate/ztgate/internal/peer"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/policy/keys"
 	"github.com/ztgate/ztgate/internal/ratelimit"
@@ -218,8 +219,9 @@ func (n *node) verifyClient(cs tls.ConnectionState, conn net.Conn) error {
 	a := audit.Actor{Identity: audit.UserIdentity{Type: "Unknown"}, AuthMethod: "mtls",
 		TLS: &audit.TLSDetails{TLSVersion: tls.VersionName(cs.Version), CipherSuite: tls.CipherSuiteName(cs.CipherSuite), ClientProvidedHostHeader: cs.ServerName}}
 	if conn != nil {
-		if host, _, herr := net.SplitHostPort(conn.RemoteAddr().String()); herr == nil {
-			a.SourceIP = host
+		// The TCP peer: at the handshake no proxy can vouch for anyone.
+		if addr := peer.ParseHop(conn.RemoteAddr().String()); addr.IsValid() {
+			a.SourceIP = addr.String()
 		}
 	}
 	rec := audit.AuthFailureEvent{

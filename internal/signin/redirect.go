@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/publicsuffix"
+
+	"github.com/ztgate/ztgate/internal/peer"
 )
 
 // hostname returns the host of a Host header without its port, lower case.
@@ -25,10 +27,11 @@ func isLocalhost(host string) bool {
 }
 
 // scheme is the scheme the browser used to reach r: https unless the
-// request came without TLS to a localhost name or Insecure is set (a node
+// request came without TLS (its own, or a trusted proxy's, see
+// [peer.FromRequest]) to a localhost name or Insecure is set (a node
 // behind a TLS-terminating proxy is reached over https).
 func (s *Service) scheme(r *http.Request) string {
-	if r.TLS == nil && (!s.secure || isLocalhost(hostname(r.Host))) {
+	if !peer.FromRequest(r).Secure && (!s.secure || isLocalhost(hostname(r.Host))) {
 		return "http"
 	}
 	return "https"
