@@ -3,8 +3,10 @@ package audit
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,7 +125,10 @@ func TestRecoverZeros(t *testing.T) {
 			path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
 			fi, _ := os.Stat(path)
 			off := fi.Size()
-			tail := append([]byte(tc.torn), make([]byte, 3000)...)
+			// The zeros before tc.tail end at a sector boundary, as a
+			// crash's hole does (see TestRecoverStrayZero for others).
+			gap := 3000 + (holeAlign-(off+int64(len(tc.torn))+3000)%holeAlign)%holeAlign
+			tail := append([]byte(tc.torn), make([]byte, gap)...)
 			tail = append(tail, tc.tail...)
 			tail = append(tail, make([]byte, 5000)...)
 			appendBytes(t, path, tail)
@@ -166,43 +171,105 @@ func TestRecoverZeros(t *testing.T) {
 }
 
 // TestRecoverHole: an OS crash while a batch overwrites the zeros can
-// keep its pages out of order: a stretch of the unacknowledged batch is
+// keep its pages out of order: whole sectors of the unacknowledged batch
 // still zeros, from within one line into the next, while later bytes of
 // it reached the disk. The acknowledged records are kept and signed; the
-// batch, hole and all, is the torn tail.
+// batch, hole and all, is the torn tail. A hole of another shape is no
+// crash's: nothing is cut or signed, and verify says records were
+// overwritten.
 func TestRecoverHole(t *testing.T) {
+	for _, aligned := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sector aligned %v", aligned), func(t *testing.T) {
+			dir := t.TempDir()
+			o := Options{Dir: dir, Node: "n1", KEK: testKEK(t)}
+			writeLog(t, o, 8)
+			crashBeforeClose(t, dir, "n1", 1)
+			path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
+			lines := readLines(t, path)
+			var file []byte
+			for _, l := range lines[:5] { // seq 1-5: synced, acknowledged
+				file = append(file, l...)
+			}
+			acked := int64(len(file))
+			var batch []byte // seq 6-8, in flight
+			for _, l := range lines[5:] {
+				batch = append(batch, l...)
+			}
+			file = append(append(file, batch...), make([]byte, 8192)...)
+			from, to := acked+100, acked+int64(len(lines[5]))+200
+			if aligned {
+				from, to = (from+holeAlign-1)/holeAlign*holeAlign, to/holeAlign*holeAlign+holeAlign
+			}
+			if to >= acked+int64(len(batch)) {
+				t.Fatal("the hole does not fit in the batch")
+			}
+			clear(file[from:to])
+			if err := os.WriteFile(path, file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			rep := verifyDir(t, dir)
+			if rep.OK(false) != aligned || len(rep.Findings) != 1 {
+				t.Fatalf("before recovery: %v", rep.Findings)
+			}
+			writeLog(t, o, 1)
+			if !aligned {
+				if _, digs := nodeFiles(t, dir, "n1"); slices.Contains(digs, digestName(1)) {
+					t.Error("recovery signed a segment whose records were overwritten")
+				}
+				if b, _ := os.ReadFile(path); !bytes.Equal(b, file) {
+					t.Error("recovery changed a segment whose records were overwritten")
+				}
+				if verifyDir(t, dir).OK(false) {
+					t.Error("after recovery the log verifies")
+				}
+				return
+			}
+			d := readDigest(t, dir, "n1", digestName(1))
+			want := bytes.TrimRight(file[acked:], "\x00")
+			if d.Records != 5 || d.LastSeq != 5 || d.Size != acked || len(d.TornTails) != 1 || d.TornTails[0].Length != int64(len(want)) {
+				t.Fatalf("digest after recovery: %+v, want seq 1-5 and the %d-byte batch as torn tail", d, len(want))
+			}
+			rep = verifyDir(t, dir)
+			if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn || rep.Records != 6 {
+				t.Errorf("after recovery: %v, %d records", rep.Findings, rep.Records)
+			}
+		})
+	}
+}
+
+// TestRecoverStrayZero: one zero byte written into a line of the open
+// segment hides the lines after it; that is no crash's hole, so verify
+// reports an error and recovery moves none of those records aside.
+func TestRecoverStrayZero(t *testing.T) {
 	dir := t.TempDir()
 	o := Options{Dir: dir, Node: "n1", KEK: testKEK(t)}
-	writeLog(t, o, 8)
+	writeLog(t, o, 10)
 	crashBeforeClose(t, dir, "n1", 1)
 	path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
 	lines := readLines(t, path)
-	var file []byte
-	for _, l := range lines[:5] { // seq 1-5: synced, acknowledged
-		file = append(file, l...)
+	off := int64(len(lines[0]) + len(lines[1]) + len(lines[2]) + len(lines[3]) + 77)
+	if off%holeAlign == 0 {
+		off++
 	}
-	acked := int64(len(file))
-	var batch []byte // seq 6-8, in flight
-	for _, l := range lines[5:] {
-		batch = append(batch, l...)
-	}
-	copy(batch[100:len(lines[5])+200], make([]byte, len(lines[5])+100))
-	file = append(append(file, batch...), make([]byte, 8192)...)
-	if err := os.WriteFile(path, file, 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	rep := verifyDir(t, dir)
-	if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn {
-		t.Fatalf("before recovery: %v", rep.Findings)
+	f.WriteAt([]byte{0}, off)
+	f.Close()
+	before, _ := os.ReadFile(path)
+	if rep := verifyDir(t, dir); rep.OK(false) {
+		t.Fatalf("a zero byte in line 5 of the open segment verifies: %v", rep.Findings)
 	}
 	writeLog(t, o, 1)
-	d := readDigest(t, dir, "n1", digestName(1))
-	if d.Records != 5 || d.LastSeq != 5 || d.Size != acked || len(d.TornTails) != 1 || d.TornTails[0].Length != int64(len(batch)) {
-		t.Fatalf("digest after recovery: %+v, want seq 1-5 and the %d-byte batch as torn tail", d, len(batch))
+	if b, _ := os.ReadFile(path); !bytes.Equal(b, before) {
+		t.Error("recovery cut records after a stray zero byte")
 	}
-	rep = verifyDir(t, dir)
-	if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn || rep.Records != 6 {
-		t.Errorf("after recovery: %v, %d records", rep.Findings, rep.Records)
+	if segs, _ := nodeFiles(t, dir, "n1"); len(segs) != 2 {
+		t.Errorf("segments %v: the log should go on in a new one", segs)
+	}
+	if verifyDir(t, dir).OK(false) {
+		t.Error("after recovery the log verifies")
 	}
 }
 

@@ -77,12 +77,13 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if res.tailLen > maxTornTail {
-		// More than a crash leaves unsynced: not a torn tail but records
-		// overwritten (a zero byte where a line starts hides the rest).
-		// Nothing is cut or signed; verify reports it.
-		w.log.Error("audit: the segment left open by the last run holds more after its last whole line than a crash leaves; it is left without a digest (run ztgate audit verify)",
-			"segment", name, "offset", res.tailOff, "bytes", res.tailLen)
+	if res.tailLen > maxTornTail || res.strayZero >= 0 {
+		// More than a crash leaves unsynced, or zeros where no crash
+		// leaves them: not a torn tail but records overwritten (a zero
+		// byte in a line hides the lines after it). Nothing is cut or
+		// signed; verify reports it.
+		w.log.Error("audit: what follows the last whole line of the segment left open by the last run is not what a crash leaves; it is left without a digest (run ztgate audit verify)",
+			"segment", name, "offset", res.tailOff, "bytes", res.tailLen, "zeros_at", res.strayZero)
 		w.seq = max(w.seq, res.lastSeq+1, seq+1)
 		if res.count > 0 {
 			w.prev = res.lastHash

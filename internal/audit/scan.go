@@ -32,6 +32,10 @@ type segScan struct {
 	// zeroAt is the offset of the first zero byte, -1 when there is none:
 	// a closed segment never holds one.
 	zeroAt int64
+	// strayZero is the offset of the first run of zeros in the tail that
+	// no crash leaves (see holeAlign), -1 when there is none: records were
+	// overwritten.
+	strayZero int64
 	// anomaly is set when the lines are anything but a clean chain
 	// starting at the segment's first sequence number.
 	anomaly bool
@@ -80,7 +84,7 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 	s.br.Reset(io.TeeReader(r, s.file))
 	s.lines = s.lines[:0]
 	var (
-		res             = segScan{zeroAt: -1}
+		res             = segScan{zeroAt: -1, strayZero: -1}
 		off             int64
 		expSeq          uint64
 		expPrev         [sha256.Size]byte
@@ -195,35 +199,80 @@ func (s *scanner) scan(r io.Reader, first uint64, wantTimes bool, c *scanCounter
 // It returns the number of bytes of the tail, read included.
 func (s *scanner) tail(res *segScan, off int64, read []byte) (int64, error) {
 	res.end, res.tailOff = off, off
-	var (
-		n       = int64(len(read))
-		lastNZ  = int64(-1) // offset from off of the last byte that is not zero
-		scratch = s.long[:0]
-	)
-	if i := len(bytes.TrimRight(read, "\x00")); i > 0 {
-		lastNZ = int64(i) - 1
-	}
+	t := tailScan{off: off, lastNZ: -1, runStart: -1, stray: -1}
+	t.add(read)
+	scratch := s.long[:0]
 	if cap(scratch) < 64<<10 {
 		scratch = make([]byte, 64<<10)
 	}
 	scratch = scratch[:cap(scratch)]
 	for {
 		k, err := s.br.Read(scratch)
-		if i := len(bytes.TrimRight(scratch[:k], "\x00")); i > 0 {
-			lastNZ = n + int64(i) - 1
-		}
-		n += int64(k)
+		t.add(scratch[:k])
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return n, err
+			return t.n, err
 		}
 	}
 	s.long = scratch[:0]
-	res.tailLen = lastNZ + 1
-	res.zeros = n - res.tailLen
-	return n, nil
+	res.tailLen = t.lastNZ + 1
+	res.zeros = t.n - res.tailLen
+	res.strayZero = t.stray
+	return t.n, nil
+}
+
+// holeAlign is the granularity of what a crash can leave unwritten: a
+// disk sector. A write the disk did not finish leaves whole sectors as
+// they were (the writer's zeros); a page not written back, a whole page.
+const holeAlign = 512
+
+// tailScan follows the bytes after the records: where the last byte that
+// is not zero is, and whether a run of zeros among them has a shape no
+// crash leaves.
+type tailScan struct {
+	off      int64 // where the tail starts
+	n        int64 // bytes seen
+	lastNZ   int64 // offset from off of the last byte that is not zero, -1
+	runStart int64 // offset of the run of zeros being seen, -1
+	stray    int64 // offset of the first run no crash leaves, -1
+}
+
+// add takes the next bytes of the tail. A run of zeros followed by data
+// is a crash's hole when it covers whole sectors, or starts where the
+// records end (the first sector of a batch, not written back, holding
+// the synced records before it) and ends at a sector boundary.
+func (t *tailScan) add(b []byte) {
+	for i := 0; i < len(b); {
+		at := t.off + t.n + int64(i)
+		if b[i] == 0 {
+			if t.runStart < 0 {
+				t.runStart = at
+			}
+			j := i + 1
+			for j < len(b) && b[j] == 0 {
+				j++
+			}
+			i = j
+			continue
+		}
+		if t.runStart >= 0 {
+			if (t.runStart != t.off && t.runStart%holeAlign != 0) || at%holeAlign != 0 {
+				if t.stray < 0 {
+					t.stray = t.runStart
+				}
+			}
+			t.runStart = -1
+		}
+		j := i + 1
+		for j < len(b) && b[j] != 0 {
+			j++
+		}
+		t.lastNZ = at + int64(j-i) - 1 - t.off
+		i = j
+	}
+	t.n += int64(len(b))
 }
 
 // lineFinding is a finding within one segment, before it is named.

@@ -735,6 +735,10 @@ func (v *verifier) checkSegments(p *nodePlan) {
 				v.add(ModifiedRecord, node, rel(s.name), int(sc.count)+1, 0,
 					"%d bytes after the last whole line, at offset %d: more than a crash leaves unsynced (%d); records were overwritten", sc.tailLen, sc.tailOff, maxTornTail)
 				s.errs++
+			case s == p.open && sc.strayZero >= 0:
+				v.add(ModifiedRecord, node, rel(s.name), int(sc.count)+1, 0,
+					"zero bytes at offset %d, after line %d, where no crash leaves them (a crash leaves whole %d-byte blocks unwritten); records were overwritten", sc.strayZero, sc.count, holeAlign)
+				s.errs++
 			case s == p.open:
 				v.add(Torn, node, rel(s.name), 0, 0,
 					"incomplete last line at offset %d (%d bytes): being written now, or torn by a crash and not yet recovered (the next start recovers it)",

@@ -56,8 +56,17 @@ func (x *Index) rows(ctx context.Context, clause string, n int, args ...any) ([]
 		if repairs == maxRepairs {
 			return nil, fmt.Errorf("audit index: the log keeps changing under the query")
 		}
+		forgot := false
 		for node, seqs := range stale {
-			if err := x.repair(ctx, node, seqs); err != nil {
+			f, err := x.repair(ctx, node, seqs)
+			if err != nil {
+				return nil, err
+			}
+			forgot = forgot || f
+		}
+		if forgot {
+			// Answer from the node's log as it is now, not without it.
+			if _, err := x.Update(ctx, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -213,15 +222,16 @@ func (x *Index) segmentPaths(ctx context.Context, ids []any) (map[int64]string, 
 
 // repair brings the index of node back to its log, where its rows of seqs
 // were stale: retention removed them, and the index prunes them, or
-// something else changed the log, and the index forgets the node.
-func (x *Index) repair(ctx context.Context, node string, seqs []uint64) error {
+// something else changed the log, and the index forgets the node (and
+// says so: the caller re-indexes it).
+func (x *Index) repair(ctx context.Context, node string, seqs []uint64) (forgot bool, err error) {
 	nodeDir := filepath.Join(x.dir, node)
 	through, err := audit.PrunedThrough(nodeDir)
 	if err != nil {
-		return fmt.Errorf("audit index: %s: %w", node, err)
+		return false, fmt.Errorf("audit index: %s: %w", node, err)
 	}
 	if slices.Max(seqs) <= through {
-		return x.pruneTo(ctx, node, nodeDir, through)
+		return false, x.pruneTo(ctx, node, nodeDir, through)
 	}
-	return x.forget(ctx, node)
+	return true, x.forget(ctx, node)
 }
