@@ -428,6 +428,14 @@ func TestValidate(t *testing.T) {
 			c.Gateway.Routes = []Route{{Name: "a", Host: "x", PathPrefix: "/p", Upstreams: []string{"http://x"}}, {Name: "b", Host: "x", PathPrefix: "/p/", Upstreams: []string{"http://x"}}}
 		}, `gateway.routes[1].path_prefix: host and path prefix are already those of gateway.routes[0]`},
 		{"gateway proxies", func(c *Config) { c.Gateway.TrustedProxies = "10.0.0.0/8, nope" }, `gateway.trusted_proxies: "nope" is not an address or CIDR prefix`},
+		{"gateway route policy without a principal", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a", PathPrefix: "/", Upstreams: []string{"http://x"},
+				Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"http:*","Resource":"*"}]}`}}
+		}, `gateway.routes[0].policy: 1:38: Missing required field Principal`},
+		{"gateway route policy", func(c *Config) {
+			c.Gateway.Routes = []Route{{Name: "a", PathPrefix: "/", Upstreams: []string{"http://x"},
+				Policy: `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Principal":"*","Action":"http:*","Resource":"*"}]}`}}
+		}, ""},
 		{"ca and tls listener", func(c *Config) {
 			c.CA.TrustDomain = "prod.example-corp.org"
 			c.Gateway.TLS = GatewayTLS{Listen: "127.0.0.1:8443", Names: "gw.example.org, 10.0.0.5"}

@@ -16,6 +16,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/ztgate/ztgate/internal/policy"
 )
 
 // Validate checks a configuration built or changed in code, for instance
@@ -446,15 +448,31 @@ func (ch *checker) description(path, s string) {
 	}
 }
 
-// document checks that a policy document is a JSON object. Whether it is a
-// policy is for the policy package to say, when the configuration is
-// applied; a mistake in the JSON is worth reporting here, at its line.
+// document checks that a policy document is a JSON object. Whether an IAM
+// document is a policy is for the policy package to say when the
+// configuration is applied (a start refuses one that is not); a mistake
+// in the JSON is worth reporting here, at its line.
 func (ch *checker) document(path, doc string) {
 	if doc == "" {
 		return // required reports it
 	}
 	if reason := documentProblem(doc); reason != "" {
 		ch.errorf(path, "%s", reason)
+	}
+}
+
+// resourcePolicy checks a route's policy as the gateway will enforce it,
+// with AWS's wording: one that is not a valid resource policy (without a
+// Principal, say) is refused here rather than enforced as a deny-all.
+func (ch *checker) resourcePolicy(path, doc string) {
+	if reason := documentProblem(doc); reason != "" {
+		ch.errorf(path, "%s", reason)
+		return
+	}
+	if _, errs := policy.Check([]byte(doc), policy.Resource); len(errs) > 0 {
+		for _, e := range errs {
+			ch.errorf(path, "%s", e.Error())
+		}
 	}
 }
 
@@ -741,7 +759,7 @@ func (ch *checker) gateway(c *Gateway) {
 			ch.oneOf(index(p+".auth", j), a, []string{"session", "sigv4", "jwt", "mtls"})
 		}
 		if r.Policy != "" {
-			ch.document(p+".policy", r.Policy)
+			ch.resourcePolicy(p+".policy", r.Policy)
 		}
 		if r.MaxSessionAge < 0 {
 			ch.errorf(p+".max_session_age", "must not be negative, got %s", r.MaxSessionAge)

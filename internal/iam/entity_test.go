@@ -157,6 +157,28 @@ func TestSnapshotFailsClosed(t *testing.T) {
 	}
 }
 
+// A resource policy that does not compile (a route's, without the
+// Principal a resource policy needs) denies everyone the resource: its
+// Deny is not dropped, and the stand-in applies to every caller.
+func TestResourcePolicyFailsClosed(t *testing.T) {
+	ctx := context.Background()
+	d, _, _ := newDirectory(t)
+	_, err := d.CreateUser(ctx, "carol")
+	must(t, err)
+	must(t, d.PutPolicy(ctx, HolderUser, "carol", "all", allowAll))
+	const route = "arn:zt:gateway::111122223333:route/a"
+	broken := `{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"http:*","Resource":"` + route + `/secret"}]}`
+	snap, err := d.SnapshotWith(ctx, map[string]string{route: broken})
+	must(t, err)
+	for _, res := range []string{route + "/secret", route + "/open"} {
+		got := snap.Decide(&authz.Request{Principal: authz.ParsePrincipal("arn:zt:iam::111122223333:user/carol"), Action: "http:GET",
+			Resource: res, Context: keys.Map{}}, route, nil)
+		if got.Effect != authz.ExplicitDeny {
+			t.Errorf("%s under a resource policy that does not compile: %v, want an explicit deny", res, got.Effect)
+		}
+	}
+}
+
 func TestPoliciesFollowTheStore(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -30,6 +30,16 @@ var denyAll = func() *authz.Policy {
 	return p
 }()
 
+// denyEveryone is denyAll for a resource or trust policy, whose statements
+// apply only to the principals they name: it names every principal.
+var denyEveryone = func() *authz.Policy {
+	p, err := authz.CompileJSON(denyAllName, []byte(`{"Version":"2012-10-17","Statement":[{"Sid":"UnreadablePolicy","Effect":"Deny","Principal":"*","Action":"*","Resource":"*"}]}`), policy.Resource)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}()
+
 // InlineName is how decisions name an inline policy: "user/alice/inline/p1".
 func InlineName(h Holder, holder, policyName string) string {
 	return h.what() + "/" + holder + "/inline/" + policyName
@@ -132,7 +142,11 @@ func (sb *snapshotBuilder) add(name, doc string, kind policy.Kind) {
 	}
 	if err != nil {
 		sb.log.Error("a stored policy does not compile: its holders are denied everything until it is fixed", "policy", name, "err", err)
-		p = &authz.Policy{Name: name, Statements: denyAll.Statements}
+		deny := denyAll
+		if kind != policy.Identity {
+			deny = denyEveryone // on the resource: everyone is denied it
+		}
+		p = &authz.Policy{Name: name, Statements: deny.Statements}
 	}
 	sb.b.Add(p)
 }
