@@ -406,9 +406,10 @@ func (x *exchange) authenticate(r *http.Request) (*Identity, *Refusal) {
 }
 
 // redirectToLogin sends a browser to the login page and reports whether
-// it did.
+// it did: only on a route that accepts sessions, where signing in helps
+// (elsewhere the browser would come back without a way in, and loop).
 func (x *exchange) redirectToLogin(w http.ResponseWriter, r *http.Request) bool {
-	if x.g.loginURL == nil || x.format != formatHTML || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+	if x.g.loginURL == nil || x.format != formatHTML || (r.Method != http.MethodGet && r.Method != http.MethodHead) || !x.rt.accepts("session") {
 		return false
 	}
 	login := x.g.loginURL(r)

@@ -442,6 +442,8 @@ func TestIdentityHeaderNames(t *testing.T) {
 		"Remote-User": true, "Remote-Users": false, "X-Remote-User": true, "X-Auth-Request-Groups": true,
 		"X-Amzn-Oidc-Accesstoken": true, "X-Amzn-Trace-Id": false, "X-Goog-Authenticated-User-Id": true,
 		"Authorization": false, "Cookie": false, "X": false, "": false,
+		"X-Client-Cert": true, "X-SSL-Client-Cert": true, "Ssl-Client-Cert": true, "X-ARR-ClientCert": true,
+		"X_SSL_Client_S_DN": true, "X-Amzn-Mtls-Clientcert": true, "X-SSL-Protocol": false,
 	} {
 		if got := identityHeader(k); got != want {
 			t.Errorf("identityHeader(%q) = %v", k, got)
@@ -519,7 +521,11 @@ func TestForwardingHeadersStripped(t *testing.T) {
 		"X-Original-Forwarded-For": "1.1.1.5", "X_Forwarded_For": "1.1.1.6", "x-forwarded-ssl": "on",
 		"X-Forwarded-Scheme": "https", "X-Forwarded-Port": "443", "X-Forwarded-Prefix": "/admin", "Forwarded": "for=1.1.1.7",
 		"X-Original-URL": "/admin/delete", "X-Rewrite-URL": "/admin", "X-HTTP-Method-Override": "DELETE",
-		"X-Method-Override": "DELETE", "X_HTTP_Method": "PUT", "X-Host": "evil.example", "X-Forwarded-Server": "evil"}
+		"X-Method-Override": "DELETE", "X_HTTP_Method": "PUT", "X-Host": "evil.example", "X-Forwarded-Server": "evil",
+		"Client-IP": "1.1.1.8", "X-Originating-IP": "1.1.1.9", "X-Remote-IP": "1.1.2.1", "X-Remote-Addr": "1.1.2.2",
+		"X-ProxyUser-Ip": "1.1.2.3", "X-Envoy-External-Address": "1.1.2.4", "X-Envoy-Original-Path": "/admin",
+		"X-Original-Path": "/admin", "X-Original-Method": "DELETE", "X-Scheme": "https", "X-Url-Scheme": "https",
+		"Front-End-Https": "on"}
 	resp, _ := h.do("GET", "/app/x", sent, nil)
 	got, ok := up.byID(resp.Header.Get("X-Request-Id"))
 	if !ok {
@@ -579,24 +585,40 @@ func TestMaxSessionAge(t *testing.T) {
 	h, up := appHarness(t, func(c *Config, rt *Route) {
 		rt.MaxSessionAge = time.Hour
 		old.AuthTime = time.Date(2026, 3, 1, 7, 0, 0, 0, time.UTC) // 2h30 before the clock
-		c.Authenticators = []Authenticator{&fakeAuth{method: "jwt", users: map[string]Identity{"alice": user("alice"), "old": old}}}
+		c.Authenticators = []Authenticator{&fakeAuth{method: "session", users: map[string]Identity{"alice": user("alice"), "old": old}}}
 		c.Decider = &prefixDecider{allow: []string{appARN("/")}}
 	})
 	h.cfg.Authenticators[0].(*fakeAuth).clock = h.clock
-	resp, _ := h.do("GET", "/app/x", map[string]string{"Authorization": "Bearer old", "Accept": "text/html"}, nil)
+	session := func(who string) map[string]string { return map[string]string{"Cookie": SessionCookie + "=" + who} }
+	resp, _ := h.do("GET", "/app/x", map[string]string{"Cookie": SessionCookie + "=old", "Accept": "text/html"}, nil)
 	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "https://login.example.com/") {
 		t.Errorf("browser: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	resp, body := h.do("GET", "/app/x", bearer("old"), nil)
+	resp, body := h.do("GET", "/app/x", session("old"), nil)
 	if resp.StatusCode != 401 || !strings.Contains(body, "ReauthenticationRequired") {
 		t.Errorf("API: %d %s", resp.StatusCode, body)
 	}
-	resp, _ = h.do("GET", "/app/x", bearer("alice"), nil)
+	resp, _ = h.do("GET", "/app/x", session("alice"), nil)
 	if resp.StatusCode != 200 {
 		t.Errorf("recent sign-in: %d", resp.StatusCode)
 	}
 	if n := len(up.requests()); n != 1 {
 		t.Errorf("%d requests forwarded", n)
+	}
+}
+
+// TestNoLoginLoop: a browser without credentials on a route that takes
+// no sessions gets the refusal, not the sign-in page, which would send it
+// back without a way in, for ever.
+func TestNoLoginLoop(t *testing.T) {
+	for _, method := range []string{"session", "jwt"} {
+		h, _ := appHarness(t, func(c *Config, _ *Route) {
+			c.Authenticators = []Authenticator{&fakeAuth{method: method, users: map[string]Identity{"alice": user("alice")}}}
+		})
+		resp, _ := h.do("GET", "/app/x", map[string]string{"Accept": "text/html"}, nil)
+		if redirected := resp.StatusCode == 302; redirected != (method == "session") {
+			t.Errorf("route taking %s: a browser without credentials got %d %q", method, resp.StatusCode, resp.Header.Get("Location"))
+		}
 	}
 }
 

@@ -25,6 +25,8 @@ var (
 	}
 	identityPrefixes = []string{
 		"x-ztgate-", "x-auth-request-", "x-amzn-oidc-", "x-goog-authenticated-", "x-webauth-",
+		// client certificates, as TLS-terminating proxies pass them on
+		"x-client-cert", "x-ssl-client-", "ssl-client-", "x-arr-clientcert", "x-amzn-mtls-",
 	}
 )
 
@@ -36,12 +38,12 @@ var (
 // scheme, a method or a path the policy did not decide on.
 var (
 	forwardingExact = []string{
-		"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip",
-		"cf-connecting-ip", "fastly-client-ip", "x-original-forwarded-for",
-		"x-original-url", "x-original-uri", "x-rewrite-url", "x-original-host", "x-host",
+		"forwarded", "x-real-ip", "true-client-ip", "x-client-ip", "x-cluster-client-ip", "client-ip",
+		"cf-connecting-ip", "fastly-client-ip", "x-originating-ip", "x-remote-ip", "x-remote-addr",
+		"x-proxyuser-ip", "x-rewrite-url", "x-host", "x-scheme", "x-url-scheme", "front-end-https",
 		"x-http-method-override", "x-http-method", "x-method-override",
 	}
-	forwardingPrefixes = []string{"x-forwarded-"}
+	forwardingPrefixes = []string{"x-forwarded-", "x-original-", "x-envoy-"}
 )
 
 // identityHeader reports whether a header name is one of the identity

@@ -86,6 +86,16 @@ type route struct {
 	proxy     *upstreamTransport
 }
 
+// accepts reports whether the route accepts an authentication method.
+func (rt *route) accepts(method string) bool {
+	for _, a := range rt.auth {
+		if a.Method() == method {
+			return true
+		}
+	}
+	return false
+}
+
 // matches reports whether path is within the route's prefix.
 func (rt *route) matches(path string) bool {
 	p := rt.prefix
