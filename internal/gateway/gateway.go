@@ -148,6 +148,27 @@ func (g *Gateway) Match(r *http.Request) (*Route, bool) {
 	return &c, true
 }
 
+// Owns reports whether the gateway answers r: a route matches it, or
+// its target, path or host is one the gateway refuses (an absolute-form
+// target, ambiguous encodings, dot or empty segments, a host that is not
+// canonical ASCII), which no other endpoint of a node serves either: the
+// client gets the gateway's refusal, in its format, with a request id.
+func (g *Gateway) Owns(r *http.Request) bool {
+	raw, ref := requestPath(r)
+	if ref != nil {
+		return true
+	}
+	path, _, err := CanonicalPath(raw)
+	if err != nil {
+		return true
+	}
+	host, _, err := CanonicalHost(r.Host)
+	if err != nil {
+		return true
+	}
+	return g.router.match(host, path) != nil
+}
+
 // exchange is one request on its way through the gateway.
 type exchange struct {
 	g             *Gateway

@@ -750,6 +750,36 @@ func TestMatch(t *testing.T) {
 		if got != tc.want {
 			t.Errorf("%s%s: got %q, want %q", tc.host, tc.target, got, tc.want)
 		}
+		// The gateway answers what it routes, and the requests it refuses
+		// whatever their route (an ambiguous path, a bad host).
+		_, _, perr := CanonicalPath(r.URL.EscapedPath())
+		_, _, herr := CanonicalHost(r.Host)
+		if want := ok || perr != nil || herr != nil; gw.Owns(r) != want {
+			t.Errorf("%s%s: Owns %v, want %v", tc.host, tc.target, !want, want)
+		}
+	}
+}
+
+// TestOwnedRefusals: a request the gateway owns because of its path or
+// host gets the gateway's refusal in the client's format, with a request
+// id, not a router's plain 404 or a redirect to a cleaned path.
+func TestOwnedRefusals(t *testing.T) {
+	h, up := appHarness(t, nil)
+	for _, target := range []string{"/x/%2e%2e/admin", "//admin", "/./admin", "/admin;x=1", "/admin%c0%af", "/x/..%5cadmin"} {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("Accept", "application/json")
+		if !h.gw.Owns(r) {
+			t.Errorf("%s: not owned", target)
+			continue
+		}
+		w := httptest.NewRecorder()
+		h.gw.ServeHTTP(w, r)
+		if w.Code != 400 || w.Header().Get("X-Request-Id") == "" || !strings.Contains(w.Body.String(), `"requestId"`) {
+			t.Errorf("%s: %d %q %s", target, w.Code, w.Header().Get("X-Request-Id"), w.Body)
+		}
+	}
+	if n := len(up.requests()); n != 0 {
+		t.Errorf("%d requests reached the upstream", n)
 	}
 }
 

@@ -342,6 +342,53 @@ func (n *node) newGateway() (*gateway.Gateway, *assertion.Signer, error) {
 	return gw, signer, nil
 }
 
+// checkRoutes compiles the configured routes as the gateway will, with
+// stand-ins for the authenticators the node will have, so that a route
+// the gateway would refuse (a path prefix with dot segments, an upstream
+// with a query, jwt without web identity issuers) stops the start with
+// its reason, rather than leaving every route down while the node says it
+// is ready.
+func (n *node) checkRoutes() error {
+	if len(n.gwRoutes) == 0 {
+		return nil
+	}
+	methods := []string{"session", "sigv4"}
+	if n.web != nil {
+		methods = append(methods, "jwt")
+	}
+	auths := []gateway.Authenticator{}
+	for _, m := range append(methods, "mtls") {
+		auths = append(auths, standIn(m))
+	}
+	proxies, err := n.cfg.Gateway.Proxies()
+	if err != nil {
+		return err
+	}
+	gw, err := gateway.New(gateway.Config{Account: n.account(), Routes: n.gwRoutes, Authenticators: auths,
+		Decider: refuseAll{}, Audit: &audit.Memory{}, TrustedProxies: proxies})
+	if err != nil {
+		if len(methods) == 2 && strings.Contains(err.Error(), `"jwt"`) {
+			return fmt.Errorf("gateway.routes: %w (jwt needs sts.web_identity.issuers)", err)
+		}
+		return fmt.Errorf("gateway.routes: %w", err)
+	}
+	gw.Close()
+	return nil
+}
+
+// standIn is an authenticator of a method that authenticates nobody.
+type standIn string
+
+func (m standIn) Method() string { return string(m) }
+func (m standIn) Authenticate(*http.Request, *gateway.Route) (*gateway.Identity, error) {
+	return nil, gateway.ErrNoCredentials
+}
+
+// refuseAll decides nothing is allowed.
+type refuseAll struct{}
+
+func (refuseAll) Decide(*gateway.Identity, string, string) authz.Decision { return authz.Decision{} }
+
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
 }

@@ -71,11 +71,9 @@ func (n *node) routes() http.Handler {
 			}
 		}
 		if !strings.HasPrefix(r.URL.Path, "/.well-known/ztgate/") {
-			if gw, _ := n.gateway(); gw != nil {
-				if _, ok := gw.Match(r); ok {
-					gw.ServeHTTP(w, r)
-					return
-				}
+			if gw, _ := n.gateway(); gw != nil && gw.Owns(r) {
+				gw.ServeHTTP(w, r)
+				return
 			}
 		}
 		mux.ServeHTTP(w, trust.Attach(r))
@@ -148,6 +146,12 @@ func (n *node) ready(ctx context.Context) readiness {
 	}
 	if !st.Live() {
 		fail("feed", "not following the change log")
+	}
+	if len(n.gwRoutes) > 0 {
+		res.Checks["gateway"] = "ok"
+		if gw, _ := n.gateway(); gw == nil {
+			fail("gateway", "not started (see the log)")
+		}
 	}
 	return res
 }

@@ -210,6 +210,9 @@ func Run(ctx context.Context, o Options) error {
 	if n.gwRoutes, n.routePols, err = gatewayRoutes(cfg.Gateway.Routes, dir.Resolve); err != nil {
 		return err
 	}
+	if err := n.checkRoutes(); err != nil {
+		return err
+	}
 	var demoURL string
 	if o.Dev && len(cfg.Gateway.Routes) == 0 {
 		stopDemo, err := n.startDemo()

@@ -257,6 +257,39 @@ func TestServeBadConfig(t *testing.T) {
 	}
 }
 
+// TestServeBadRoutes: a route the gateway would refuse stops the start
+// with the reason, instead of leaving every route down behind a node that
+// says it is ready.
+func TestServeBadRoutes(t *testing.T) {
+	for _, tc := range []struct{ route, want string }{
+		{"path_prefix: /a/../b\n      upstreams: [http://127.0.0.1:9]", "path prefix"},
+		{"path_prefix: /\n      upstreams: ['http://127.0.0.1:9/?x=1']", "upstream"},
+		{"path_prefix: /\n      upstreams: [http://127.0.0.1:9]\n      auth: [jwt]", "jwt needs sts.web_identity.issuers"},
+		{"path_prefix: /\n      upstreams: [http://127.0.0.1:9]\n      auth: [session, session]", "given twice"},
+		{"host: 'exämple.localhost'\n      upstreams: [http://127.0.0.1:9]", "host"},
+	} {
+		dir := t.TempDir()
+		cfg := filepath.Join(dir, "config.yaml")
+		os.WriteFile(cfg, []byte("listen: 127.0.0.1:0\ngateway:\n  routes:\n    - name: a\n      "+tc.route+"\n"), 0o600)
+		cmd := exec.Command(binary, "serve", "--dev", "--config", cfg, "--data-dir", filepath.Join(dir, "data"))
+		done := make(chan struct{})
+		var out []byte
+		var err error
+		go func() { out, err = cmd.CombinedOutput(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			cmd.Process.Kill()
+			<-done
+			t.Errorf("%q: the node started", tc.route)
+			continue
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 || !strings.Contains(string(out), "gateway.routes") || !strings.Contains(string(out), tc.want) {
+			t.Errorf("%q: %v\n%s\nwant an error about %s", tc.route, err, out, tc.want)
+		}
+	}
+}
+
 func TestServeWrongKEK(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, dir, "--dev")
