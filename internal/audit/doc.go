@@ -187,8 +187,13 @@
 // What the digests cannot show: records appended to the open segment are
 // protected by the hash chain alone until the segment closes, so cutting
 // records off its end, or off the end of the whole log together with the
-// newest digests, goes unnoticed; keeping the newest digest elsewhere (or
-// shipping the log off the node) closes that gap.
+// newest digests, goes unnoticed, and so does a whole node's directory
+// removed; keeping the newest digest elsewhere (or shipping the log off
+// the node) closes that gap. A segment being written always ends in the
+// writer's zeros, so removing only the newest digest is reported (a
+// segment without them and without a digest was closed), but one who
+// also appends zeros makes the segment look open again, and its records
+// are then protected by the chain alone too.
 //
 // A retention marker that verifies moves the start of the log: records
 // through prunedThroughSeq are expected to be gone, and the first digest

@@ -57,11 +57,48 @@ func TestPrefill(t *testing.T) {
 	}
 	mustClean(t, verifyDir(t, dir))
 
-	// Zeros added to a closed segment are a modification.
+	// Zeros after the newest closed segment are what a crash while
+	// closing it leaves (the digest is signed first): a warning, and the
+	// next start cuts them off.
+	appendBytes(t, path, make([]byte, 4096))
+	rep = verifyDir(t, dir)
+	if !rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != Torn {
+		t.Errorf("zeros after the newest closed segment: %v", rep.Findings)
+	}
+	writeLog(t, Options{Dir: dir, Node: "n1", KEK: w.o.KEK}, 1)
+	if fi, err := os.Stat(path); err != nil || fi.Size() != d.Size {
+		t.Errorf("after a start the segment is %v bytes, want %d", fi.Size(), d.Size)
+	}
+	mustClean(t, verifyDir(t, dir))
+
+	// Zeros added to an older closed segment are a modification.
 	appendBytes(t, path, make([]byte, 4096))
 	rep = verifyDir(t, dir)
 	if rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != ModifiedSegment {
 		t.Errorf("zeros after a closed segment: %v", rep.Findings)
+	}
+}
+
+// TestDigestRemoved: removing the digest of the newest closed segment
+// makes it look like the segment a crash left open, but a segment being
+// written always has the writer's zeros after its records: verify reports
+// the missing digest and the next start signs nothing.
+func TestDigestRemoved(t *testing.T) {
+	dir := t.TempDir()
+	o := Options{Dir: dir, Node: "n1", KEK: testKEK(t)}
+	writeLog(t, o, 5)
+	writeLog(t, o, 5) // seq 6-10, segment 6
+	crashBeforeClose(t, dir, "n1", 6)
+	rep := verifyDir(t, dir)
+	if rep.OK(false) || len(rep.Findings) != 1 || rep.Findings[0].Kind != MissingDigest {
+		t.Fatalf("newest digest removed: %v", rep.Findings)
+	}
+	writeLog(t, o, 1)
+	if _, digs := nodeFiles(t, dir, "n1"); slices.Contains(digs, digestName(6)) {
+		t.Error("the next start signed the segment whose digest was removed")
+	}
+	if verifyDir(t, dir).OK(false) {
+		t.Error("after a start the log verifies")
 	}
 }
 

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -34,12 +35,12 @@ func (w *Writer) recover() error {
 	}
 	lastDigestSeq := uint64(0)
 	haveDigest := false
+	var d *Digest // the last digest, when it reads
 	if n := len(digs); n > 0 {
 		lastDigestSeq, haveDigest = digs[n-1], true
 		name := digestName(lastDigestSeq)
 		w.lastDigest = name
 		b, err := readLimited(filepath.Join(w.digDir, name), maxDigestSize)
-		var d *Digest
 		if err == nil {
 			d, err = parseDigest(b)
 		}
@@ -63,9 +64,45 @@ func (w *Writer) recover() error {
 	}
 	last := segs[len(segs)-1]
 	if haveDigest && last <= lastDigestSeq {
-		return nil // the newest segment was closed
+		// The newest segment was closed; a crash before its zeros were
+		// cut off leaves them after the size its digest signs.
+		if d != nil && last == lastDigestSeq {
+			return w.cutZerosAfter(filepath.Join(w.segDir, segmentName(last)), d.Size)
+		}
+		return nil
 	}
 	return w.recoverOpen(last)
+}
+
+// cutZerosAfter truncates a closed segment to size when what follows is
+// zeros only: the writer's, left by a crash while closing it. Anything
+// else is left for verify to report.
+func (w *Writer) cutZerosAfter(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() <= size {
+		return err
+	}
+	buf := make([]byte, 64<<10)
+	for off := size; off < fi.Size(); {
+		n, err := f.ReadAt(buf, off)
+		if n == 0 && err != nil {
+			return fmt.Errorf("audit: %w", err)
+		}
+		if len(bytes.Trim(buf[:n], "\x00")) > 0 {
+			w.log.Error("audit: the newest closed segment holds more than its digest signs (run ztgate audit verify)", "segment", filepath.Base(path))
+			return nil
+		}
+		off += int64(n)
+	}
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("audit: cut zeros: %w", err)
+	}
+	return f.Sync()
 }
 
 // recoverOpen recovers the newest segment, which has no digest.
@@ -76,6 +113,15 @@ func (w *Writer) recoverOpen(seq uint64) error {
 	res, err := scanFile(sc, path, seq)
 	if err != nil {
 		return err
+	}
+	if res.count > 0 && res.tailLen == 0 && res.zeros == 0 {
+		// A segment being written always has the writer's zeros after its
+		// records; one that ends with its last record was closed, and its
+		// digest removed, or its writer failed. Nothing is signed.
+		w.log.Error("audit: the newest segment has no digest, yet ends as a closed segment does; it is left without one (run ztgate audit verify)",
+			"segment", name, "records", res.count)
+		w.seq, w.prev = max(w.seq, res.lastSeq+1, seq+1), res.lastHash
+		return nil
 	}
 	if res.tailLen > maxTornTail || res.strayZero >= 0 {
 		// More than a crash leaves unsynced, or zeros where no crash

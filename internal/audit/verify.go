@@ -722,12 +722,25 @@ func (v *verifier) checkSegments(p *nodePlan) {
 			continue
 		}
 		sc := &s.scan
+		newest := s == p.segs[len(p.segs)-1]
 		if s.dig != nil && s.dig.d != nil && sc.zeroAt >= 0 {
-			// The writer cuts its zeros off before it signs a digest.
+			if newest && sc.zeroAt == s.dig.d.Size && sc.tailLen == 0 {
+				// The writer signs the digest, then cuts its zeros off.
+				v.add(Torn, node, rel(s.name), 0, 0,
+					"%d zero bytes after the records its digest signs, as a crash while closing the segment leaves them (the next start cuts them off)", sc.zeros)
+				continue
+			}
 			v.add(ModifiedSegment, node, rel(s.name), int(sc.count)+1, 0,
 				"zero bytes at offset %d, after line %d: a closed segment never holds one; it was overwritten", sc.zeroAt, sc.count)
 			s.errs++
 			continue
+		}
+		if s == p.open && sc.count > 0 && sc.tailLen == 0 && sc.zeros == 0 {
+			// A segment being written always has the writer's zeros after
+			// its records.
+			v.add(MissingDigest, node, rel(s.name), 0, 0,
+				"the newest segment ends with its last record, as a closed segment does, but has no digest: it was removed (or the writer failed closing the segment)")
+			s.errs++
 		}
 		if sc.tailLen > 0 {
 			switch {

@@ -586,13 +586,13 @@ func (w *Writer) lineBuf() *[]byte {
 func (w *Writer) write(buf *[]byte, b *batch) error {
 	s := w.seg
 	if len(*buf) > 0 {
-		err := w.prefill(s, s.size+int64(len(*buf)))
-		if err == nil {
-			_, err = s.f.WriteAt(*buf, s.size)
+		if err := w.prefill(s, s.size+int64(len(*buf))); err != nil {
+			// Nothing of the batch is written: zeros still follow the
+			// records, as after a crash.
+			return fmt.Errorf("audit: write %s: %w", s.name, err)
 		}
-		if err != nil {
-			s.f.Truncate(s.size)
-			s.zeroed = s.size
+		if _, err := s.f.WriteAt(*buf, s.size); err != nil {
+			unwrite(s, int64(len(*buf)))
 			return fmt.Errorf("audit: write %s: %w", s.name, err)
 		}
 		s.size += int64(len(*buf))
@@ -614,6 +614,10 @@ func (w *Writer) write(buf *[]byte, b *batch) error {
 const (
 	prefillChunk = 1 << 20
 	prefillLow   = prefillChunk / 4 // extend when fewer zeros remain
+	// minZeros are always there after the records of a segment being
+	// written, even one filled to its size: a segment left without a
+	// digest whose records end the file was not left by a crash.
+	minZeros = 4096
 )
 
 var zeros = make([]byte, 64<<10)
@@ -623,7 +627,7 @@ var zeros = make([]byte, 64<<10)
 // that a failure (a full disk) leaves no record the writer reported as
 // failed; the zeros reach the disk with the records' sync.
 func (w *Writer) prefill(s *segment, next int64) error {
-	end := min(next+prefillChunk, w.o.SegmentSize)
+	end := max(min(next+prefillChunk, w.o.SegmentSize), next+minZeros)
 	if s.zeroed-next >= prefillLow || s.zeroed >= end {
 		return nil
 	}
@@ -637,6 +641,21 @@ func (w *Writer) prefill(s *segment, next int64) error {
 	}
 	s.zeroed = end
 	return nil
+}
+
+// unwrite puts zeros back over n bytes after s's records, where a failed
+// write may have left part of a batch no appender was told of; if even
+// that fails, it cuts the file at the records.
+func unwrite(s *segment, n int64) {
+	for off := s.size; off < s.size+n; {
+		k := min(int64(len(zeros)), s.size+n-off)
+		if _, err := s.f.WriteAt(zeros[:k], off); err != nil {
+			s.f.Truncate(s.size)
+			s.zeroed = s.size
+			return
+		}
+		off += k
+	}
 }
 
 // trim cuts the zeros after s's records off and syncs the file, so that
@@ -760,10 +779,14 @@ func (w *Writer) closeSegment(reason string) error {
 	if err := w.barrier(); err != nil {
 		return err
 	}
-	if err := trim(s); err != nil {
+	// The digest first: a crash before the zeros are cut leaves a signed
+	// segment followed by zeros, which the next start cuts, rather than a
+	// segment without its zeros and without a digest, which only
+	// tampering leaves.
+	if err := w.writeDigest(s, reason); err != nil {
 		return err
 	}
-	if err := w.writeDigest(s, reason); err != nil {
+	if err := trim(s); err != nil {
 		return err
 	}
 	w.seg = nil
