@@ -148,7 +148,7 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 			return err
 		}
 	} else {
-		printReport(stdout, rep, o.KEK != nil)
+		printReport(stdout, rep, o.KEK != nil, f.strict)
 	}
 	if !rep.OK(f.strict) {
 		return &ExitError{Code: exitFindings}
@@ -319,7 +319,7 @@ func parseWhen(s string, end bool) (time.Time, error) {
 	return t, nil
 }
 
-func printReport(w io.Writer, rep *Report, keysChecked bool) {
+func printReport(w io.Writer, rep *Report, keysChecked, strict bool) {
 	for _, f := range rep.Findings {
 		fmt.Fprintln(w, f)
 	}
@@ -337,6 +337,8 @@ func printReport(w io.Writer, rep *Report, keysChecked bool) {
 	switch {
 	case errs == 0 && warns == 0:
 		fmt.Fprintln(w, "OK: the audit log verifies")
+	case errs == 0 && strict:
+		fmt.Fprintf(w, "FAILED under --strict: %d warning(s)\n", warns)
 	case errs == 0:
 		fmt.Fprintf(w, "OK with %d warning(s)\n", warns)
 	default:

@@ -78,6 +78,15 @@ func TestVerifyCommand(t *testing.T) {
 	if code != 0 || strings.Contains(out, "note:") {
 		t.Errorf("with kek.key: exit %d\n%s", code, out)
 	}
+
+	// A warning is OK, except under --strict, and the summary says which.
+	os.WriteFile(filepath.Join(o.Dir, "gw-1", segmentsDir, "notes.txt"), []byte("hi\n"), 0o600)
+	if out, _, code = runVerifyTest(t, verifyFlags{dataDir: dataDir}); code != 0 || !strings.Contains(out, "OK with 1 warning(s)") {
+		t.Errorf("a warning: exit %d\n%s", code, out)
+	}
+	if out, _, code = runVerifyTest(t, verifyFlags{dataDir: dataDir, strict: true}); code != 1 || !strings.Contains(out, "FAILED under --strict: 1 warning(s)") {
+		t.Errorf("a warning under --strict: exit %d\n%s", code, out)
+	}
 }
 
 func TestCommandTree(t *testing.T) {

@@ -50,7 +50,8 @@ type Index struct {
 
 // schemaVersion is the PRAGMA user_version of an index of this schema.
 // An index file of any other version is dropped and filled again.
-const schemaVersion = 1
+// Version 2 qualifies actions by their service (sts:AssumeRole).
+const schemaVersion = 2
 
 // schema is version 1. A record's row is small, about 100 bytes: each
 // queried field is a term's id (see terms.go), and the record stays in

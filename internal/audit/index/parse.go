@@ -117,6 +117,7 @@ type jsonRecord struct {
 	} `json:"userIdentity"`
 	EventTime       time.Time `json:"eventTime"`
 	EventName       string    `json:"eventName"`
+	EventSource     string    `json:"eventSource"`
 	SourceIPAddress string    `json:"sourceIPAddress"`
 	ErrorCode       string    `json:"errorCode"`
 	EventID         string    `json:"eventID"`
@@ -145,15 +146,15 @@ func recordJSON(seq uint64, raw json.RawMessage) (entry, error) {
 	if len(r.Resources) > 0 {
 		f[fResource] = []byte(r.Resources[0].ARN)
 	}
+	var action []byte
 	if z := r.ZTGate; z != nil {
 		f[fDecision] = []byte(z.Decision)
-		if z.Action != "" {
-			f[fAction] = []byte(z.Action)
-		}
+		action = []byte(z.Action)
 		if z.Device != nil {
 			f[fDevice] = []byte(z.Device.ID)
 		}
 	}
+	f[fAction] = actionOf(action, []byte(r.EventSource), f[fAction])
 	return e, nil
 }
 
@@ -214,7 +215,7 @@ type scanner struct {
 func scanRecord(rec []byte, e *entry) bool {
 	s := scanner{b: rec}
 	f := &e.fields
-	var zAction []byte
+	var zAction, source []byte
 	ok := s.object(recordKeys, func(k int) bool {
 		switch k {
 		case kUserIdentity:
@@ -231,6 +232,8 @@ func scanRecord(rec []byte, e *entry) bool {
 			return s.text(&f[fEventID])
 		case kResources:
 			return s.resources(&f[fResource])
+		case kEventSource:
+			return s.text(&source)
 		case kZTGate:
 			return s.object(ztgateKeys, func(k int) bool {
 				switch k {
@@ -247,16 +250,32 @@ func scanRecord(rec []byte, e *entry) bool {
 	if !ok || s.i != len(rec) {
 		return false
 	}
-	if len(zAction) > 0 {
-		f[fAction] = zAction
-	}
+	f[fAction] = actionOf(zAction, source, f[fAction])
 	return true
+}
+
+// actionOf is a record's action as queries name it: ztgate's, when the
+// record has one (a gateway decision's http:GET); else its event's name,
+// qualified by the service its source names, as IAM spells actions
+// (sts.ztgate's AssumeRole is sts:AssumeRole; the gateway's http).
+func actionOf(action, source, name []byte) []byte {
+	if len(action) > 0 {
+		return action
+	}
+	svc, _, ok := bytes.Cut(source, []byte("."))
+	if !ok || len(svc) == 0 || len(name) == 0 || bytes.IndexByte(name, ':') >= 0 {
+		return name
+	}
+	if string(svc) == "gateway" {
+		svc = []byte("http")
+	}
+	return append(append(append(make([]byte, 0, len(svc)+1+len(name)), svc...), ':'), name...)
 }
 
 // The keys of the objects the scanner reads into, as jsonRecord names
 // them; a key's number is its index.
 var (
-	recordKeys   = []string{"userIdentity", "eventTime", "eventName", "sourceIPAddress", "errorCode", "eventID", "resources", "ztgate"}
+	recordKeys   = []string{"userIdentity", "eventTime", "eventName", "sourceIPAddress", "errorCode", "eventID", "resources", "ztgate", "eventSource"}
 	identityKeys = []string{"arn"}
 	resourceKeys = []string{"ARN"}
 	ztgateKeys   = []string{"decision", "action", "device"}
@@ -272,6 +291,7 @@ const (
 	kEventID
 	kResources
 	kZTGate
+	kEventSource
 )
 
 const (

@@ -222,3 +222,26 @@ func BenchmarkParseLine(b *testing.B) {
 		i++
 	}
 }
+
+// TestActionOf: a record without ztgate's action is queried by its event's
+// name qualified by its service, as IAM spells actions; both parsers agree.
+func TestActionOf(t *testing.T) {
+	for rec, want := range map[string]string{
+		`{"eventSource":"sts.ztgate","eventName":"AssumeRole"}`:                             "sts:AssumeRole",
+		`{"eventName":"CreateUser","eventSource":"iam.ztgate"}`:                             "iam:CreateUser",
+		`{"eventSource":"gateway.ztgate","eventName":"GET"}`:                                "http:GET",
+		`{"eventSource":"gateway.ztgate","eventName":"GET","ztgate":{"action":"http:GET"}}`: "http:GET",
+		`{"eventSource":"signin.ztgate","eventName":"ConsoleLogin","ztgate":{"action":""}}`: "signin:ConsoleLogin",
+		`{"eventName":"Bare"}`: "Bare",
+		`{"eventSource":"sts.ztgate","eventName":"sts:Already"}`: "sts:Already",
+	} {
+		var e entry
+		if !scanRecord([]byte(rec), &e) || string(e.fields[fAction]) != want {
+			t.Errorf("scanRecord %s: %q, want %q", rec, e.fields[fAction], want)
+		}
+		j, err := recordJSON(1, json.RawMessage(rec))
+		if err != nil || string(j.fields[fAction]) != want {
+			t.Errorf("recordJSON %s: %q (%v), want %q", rec, j.fields[fAction], err, want)
+		}
+	}
+}
