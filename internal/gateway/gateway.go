@@ -673,6 +673,18 @@ func (x *exchange) forward(w http.ResponseWriter, r *http.Request) {
 			return nil
 		},
 	}
+	defer func() {
+		// When the upstream's answer breaks off after its head, the proxy
+		// aborts the client's connection: an upstream error all the same
+		// (unless the client is the one who went away).
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler && r.Context().Err() == nil {
+				x.g.metrics.upstreamError(x.rt.Name)
+				x.g.log.Warn("gateway: the upstream's answer broke off", "route", x.rt.Name, "request_id", x.rid)
+			}
+			panic(v)
+		}
+	}()
 	p.ServeHTTP(w, r)
 }
 

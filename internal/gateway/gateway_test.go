@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -1039,5 +1040,34 @@ func TestUpstreamResponseHeaders(t *testing.T) {
 	resp, _ = h.do("GET", "/x"+q, bearer("alice"), nil)
 	if got := resp.Header.Get("X-Query"); got != q[1:] {
 		t.Errorf("upstream query %q", got)
+	}
+}
+
+// TestUpstreamBreaksOff: an upstream whose answer stops short after its
+// head is counted as an upstream error; the client's connection is cut.
+func TestUpstreamBreaksOff(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Length", "100000")
+		w.WriteHeader(200)
+		w.Write([]byte("hello"))
+		http.NewResponseController(w).Flush()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	}))
+	defer up.Close()
+	h := newHarness(t, Config{Decider: &allowAll{}, Asserter: &fakeAsserter{},
+		Routes: []Route{{Name: "app", PathPrefix: "/app", Upstreams: []*url.URL{mustURL(up.URL)}}}})
+	req, _ := http.NewRequest("GET", h.srv.URL+"/app/x", nil)
+	req.Header.Set("Authorization", "Bearer alice")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_, err = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			t.Fatal("the client got a whole answer")
+		}
+	}
+	if n := testutil.ToFloat64(h.metrics.upstream.WithLabelValues("app")); n != 1 {
+		t.Errorf("%v upstream errors counted, want 1", n)
 	}
 }

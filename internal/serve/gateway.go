@@ -209,11 +209,12 @@ func (g *jwtGateway) verify(ctx context.Context, tok string) (*webidentity.Token
 }
 
 func (g *jwtGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gateway.Identity, error) {
+	// The scheme is case-insensitive (RFC 9110, 11.1).
 	h := r.Header.Get("Authorization")
-	tok, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok {
+	if len(h) < len("Bearer ") || !strings.EqualFold(h[:len("Bearer ")], "Bearer ") {
 		return nil, gateway.ErrNoCredentials
 	}
+	tok := h[len("Bearer "):]
 	t, err := g.verify(r.Context(), strings.TrimSpace(tok))
 	if err != nil {
 		return nil, &gateway.Refusal{Status: http.StatusUnauthorized, Code: "InvalidToken", Message: "The bearer token is not valid."}

@@ -83,3 +83,20 @@ func TestJWTCache(t *testing.T) {
 		t.Fatal("an expired token was served from memory")
 	}
 }
+
+// TestBearerScheme: the Authorization scheme is case-insensitive; other
+// schemes are not a bearer token.
+func TestBearerScheme(t *testing.T) {
+	start := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	g := newJWTGateway(&countingWeb{start: start}, "111122223333")
+	g.clock = testkit.NewClock(start).Now
+	for h, ok := range map[string]bool{"Bearer good-1": true, "bearer good-1": true, "BEARER good-1": true,
+		"Basic good-1": false, "Bearergood-1": false, "Bear": false, "": false} {
+		r, _ := http.NewRequest("GET", "http://x/", nil)
+		r.Header.Set("Authorization", h)
+		_, err := g.Authenticate(r, nil)
+		if (err == nil) != ok {
+			t.Errorf("%q: %v", h, err)
+		}
+	}
+}
