@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -118,18 +119,28 @@ func openTable(ctx context.Context, cfg *config.Config, d datadir.Dir, errOut io
 }
 
 // parseTime reads an RFC 3339 time, a date, or a duration back from now
-// ("24h", "90m").
-func parseTime(s string, now time.Time) (time.Time, error) {
+// ("24h", "90m"). A date as the upper bound includes its whole day, as
+// ztgate audit verify reads it.
+func parseTime(s string, now time.Time, upper bool) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("%q: a duration back from now cannot be negative", s)
+		}
 		return now.Add(-d), nil
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02"} {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05"} {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t, nil
 		}
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		if upper {
+			t = t.AddDate(0, 0, 1)
+		}
+		return t, nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, YYYY-MM-DD, or a duration such as 24h)", s)
 }
@@ -159,16 +170,24 @@ func (ff *filterFlags) filter() (Filter, error) {
 	f := ff.f
 	now := time.Now()
 	var err error
-	if f.From, err = parseTime(ff.from, now); err != nil {
+	if f.From, err = parseTime(ff.from, now, false); err != nil {
 		return f, fmt.Errorf("--from: %w", err)
 	}
-	if f.To, err = parseTime(ff.to, now); err != nil {
+	if f.To, err = parseTime(ff.to, now, true); err != nil {
 		return f, fmt.Errorf("--to: %w", err)
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return f, fmt.Errorf("--from %s is not before --to %s", ff.from, ff.to)
 	}
 	switch f.Decision {
 	case "", "allowed", "explicitDeny", "implicitDeny":
 	default:
 		return f, fmt.Errorf("--decision %q: want allowed, explicitDeny or implicitDeny", f.Decision)
+	}
+	if f.SourceIP != "" {
+		if _, err := netip.ParseAddr(f.SourceIP); err != nil {
+			return f, fmt.Errorf("--source-ip %q is not an IP address", f.SourceIP)
+		}
 	}
 	return f, nil
 }
@@ -191,6 +210,9 @@ of every node, once this data directory's are shipped.`,
 			f, err := ff.filter()
 			if err != nil {
 				return err
+			}
+			if f.Limit < 1 {
+				return fmt.Errorf("--limit %d: want at least 1", f.Limit)
 			}
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: want table or json", format)

@@ -252,6 +252,18 @@ func TestCommands(t *testing.T) {
 	if _, err := runCmd(t, "query", "--data-dir", dir, "--decision", "maybe"); err == nil {
 		t.Fatal("a bad --decision was accepted")
 	}
+	for _, bad := range [][]string{
+		{"--limit", "0"}, {"--limit", "-1"}, {"--from", "-5m"}, {"--source-ip", "notanip"},
+		{"--from", "2026-11-02", "--to", "2026-11-01"}, {"--from", "1h", "--to", "2h"},
+	} {
+		if _, err := runCmd(t, append([]string{"query", "--data-dir", dir}, bad...)...); err == nil {
+			t.Errorf("query %v accepted", bad)
+		}
+	}
+	// A date as --to includes its day.
+	if out, err := runCmd(t, "query", "--data-dir", dir, "--to", base.Format(time.DateOnly), "--format", "json", "--limit", "1000"); err != nil || strings.Count(out, "\n") == 0 {
+		t.Errorf("--to the log's first day: %v, %d records", err, strings.Count(out, "\n"))
+	}
 	if _, err := runCmd(t, "query", "--data-dir", dir, "--from", "yesterday-ish"); err == nil {
 		t.Fatal("a bad --from was accepted")
 	}
