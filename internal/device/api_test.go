@@ -69,7 +69,8 @@ func TestHandlerFlow(t *testing.T) {
 	r := issued[0]
 	if r.EventSource != AuditSource || r.ZTGate.Category != audit.CategoryIssued || r.ErrorCode != "" ||
 		r.UserIdentity.PrincipalID != id || r.ResponseElements["serialNumber"] != serialHex(chain[0]) ||
-		r.RequestParameters["enrollmentId"] != info.ID || r.SourceIPAddress != "127.0.0.1" {
+		r.RequestParameters["enrollmentId"] != info.ID || r.SourceIPAddress != "127.0.0.1" ||
+		r.ZTGate.Device == nil || r.ZTGate.Device.ID != id {
 		t.Errorf("enrollment record %+v", r)
 	}
 

@@ -44,6 +44,7 @@ func deviceIdentity(id, spiffeID string) audit.UserIdentity {
 func enrolledEvent(a audit.Actor, rid string, e *Enrollment) *audit.Record {
 	d := e.Device
 	a.Identity = deviceIdentity(d.ID, d.SPIFFEID)
+	a.Device = &audit.Device{ID: d.ID, Managed: d.Managed} // found by the device, as its later records are
 	leaf := e.Chain[0]
 	return audit.IssuedEvent{
 		Actor: a, Source: AuditSource, Name: EventEnroll, RequestID: rid,
