@@ -41,15 +41,18 @@ func open(ctx context.Context, dataDir string, errOut io.Writer) (*Index, error)
 	if err != nil {
 		return nil, err
 	}
-	var last time.Time
-	_, err = x.Update(ctx, func(n int64) {
-		if time.Since(last) > time.Second {
+	// A running count of the records indexed, redrawn at most once a
+	// second (the first time after a second: most updates take less),
+	// and the total at the end when it was shown at all.
+	start, last := time.Now(), time.Time{}
+	n, err := x.Update(ctx, func(n int64) {
+		if time.Since(start) > time.Second && time.Since(last) > time.Second {
 			fmt.Fprintf(errOut, "\rindexing: %d records", n)
 			last = time.Now()
 		}
 	})
 	if !last.IsZero() {
-		fmt.Fprintln(errOut)
+		fmt.Fprintf(errOut, "\rindexing: %d records, done\n", n)
 	}
 	if err != nil {
 		x.Close()
