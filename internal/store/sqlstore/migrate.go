@@ -91,6 +91,21 @@ var migrations = []migration{
 		sqlite:  auditTable("INTEGER", "BLOB"),
 		pg:      auditTable("BIGINT", "TEXT"),
 	},
+	{
+		// Actions are queried as IAM spells them, service:Name
+		// (sts:AssumeRole), also for records without ztgate's own action,
+		// which used to be filed under their bare event name. The
+		// service is the first label of the event source; the gateway's
+		// is http. (The SQLite table stays empty: nothing to change.)
+		version: 4,
+		name:    "audit actions by service",
+		sqlite:  []string{`UPDATE ztgate_audit SET action = action WHERE 0`},
+		pg: []string{`UPDATE ztgate_audit SET action =
+			(CASE split_part(record::jsonb->>'eventSource', '.', 1) WHEN 'gateway' THEN 'http'
+				ELSE split_part(record::jsonb->>'eventSource', '.', 1) END) || ':' || action
+			WHERE action <> '' AND position(':' in action) = 0
+				AND position('.' in coalesce(record::jsonb->>'eventSource', '')) > 1`},
+	},
 }
 
 // auditTable is migration 3 in a dialect: the columns and indexes of the

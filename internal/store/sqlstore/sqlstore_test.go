@@ -74,6 +74,22 @@ func TestMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		prev.db.ExecContext(ctx, `UPDATE ztgate_meta SET revision = 1`)
+		// Audit rows as version 3 filed them (on PostgreSQL, where the
+		// table is used): bare event names where a record has no action
+		// of ztgate's.
+		audit := map[string][2]string{ // seq: record, action then
+			"1": {`{"eventSource":"sts.ztgate","eventName":"AssumeRole"}`, "AssumeRole"},
+			"2": {`{"eventSource":"gateway.ztgate","eventName":"GET","ztgate":{"action":"http:GET"}}`, "http:GET"},
+			"3": {`{"eventSource":"gateway.ztgate","eventName":"GET"}`, "GET"},
+			"4": {`{"eventName":"Odd"}`, "Odd"},
+		}
+		if prev.d.postgres {
+			for seq, r := range audit {
+				if _, err := prev.db.ExecContext(ctx, `INSERT INTO ztgate_audit VALUES ('n', $1, 0, '', $2, '', '', '', '', '', '', $3)`, seq, r[1], r[0]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		prev.Close()
 
 		// To the latest: old data kept, new features work.
@@ -84,6 +100,15 @@ func TestMigrations(t *testing.T) {
 		}
 		if r, err := s.Get(ctx, "policy", "old"); err != nil || string(r.Value) != "kept" {
 			t.Fatalf("record from the previous version: %+v %v", r, err)
+		}
+		if s.d.postgres {
+			want := map[string]string{"1": "sts:AssumeRole", "2": "http:GET", "3": "http:GET", "4": "Odd"}
+			for seq, action := range want {
+				var got string
+				if err := s.db.QueryRowContext(ctx, `SELECT action FROM ztgate_audit WHERE node = 'n' AND seq = $1`, seq).Scan(&got); err != nil || got != action {
+					t.Errorf("audit row %s after the upgrade: action %q (%v), want %q", seq, got, err, action)
+				}
+			}
 		}
 		rev, err := store.Put(ctx, s, "policy", "new", []byte("v"))
 		if err != nil || rev != 2 {
