@@ -213,8 +213,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.format = formatOf(r)
 	if ref := x.serve(sw, r); ref != nil {
+		switch ref.Status {
+		case http.StatusUnauthorized:
+			x.challenge(sw.Header())
+		case http.StatusMethodNotAllowed:
+			sw.Header().Set("Allow", "GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE")
+		}
 		writeRefusal(sw, x.format, x.rid, ref)
 	}
+}
+
+// challenge sets WWW-Authenticate on a 401 answer (RFC 9110, 11.6.1):
+// the schemes the route takes in the Authorization header; a route taken
+// by sessions only names ztgate's sign-in, which no standard scheme
+// describes.
+func (x *exchange) challenge(h http.Header) {
+	var cs []string
+	if x.rt != nil {
+		for _, a := range x.rt.auth {
+			switch a.Method() {
+			case "sigv4":
+				cs = append(cs, "AWS4-HMAC-SHA256")
+			case "jwt":
+				cs = append(cs, `Bearer realm="ztgate"`)
+			}
+		}
+	}
+	if len(cs) == 0 {
+		cs = append(cs, `ztgate-session realm="ztgate"`)
+	}
+	h["Www-Authenticate"] = cs
 }
 
 // serve runs the request's checks and decision, and forwards it. A

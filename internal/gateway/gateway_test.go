@@ -623,6 +623,27 @@ func TestNoLoginLoop(t *testing.T) {
 	}
 }
 
+// TestChallenges: a 401 names the schemes the route takes (RFC 9110); a
+// 405 says which methods are.
+func TestChallenges(t *testing.T) {
+	h, _ := appHarness(t, nil) // session, sigv4 and jwt
+	resp, _ := h.do("GET", "/app/x", nil, nil)
+	if got := resp.Header.Values("WWW-Authenticate"); resp.StatusCode != 401 || !slices.Equal(got, []string{"AWS4-HMAC-SHA256", `Bearer realm="ztgate"`}) {
+		t.Errorf("401: %d %q", resp.StatusCode, got)
+	}
+	h, _ = appHarness(t, func(c *Config, _ *Route) {
+		c.Authenticators = []Authenticator{&fakeAuth{method: "session", users: map[string]Identity{}}}
+	})
+	resp, _ = h.do("GET", "/app/x", nil, nil)
+	if got := resp.Header.Get("WWW-Authenticate"); resp.StatusCode != 401 || got == "" {
+		t.Errorf("401 of a session route: %d %q", resp.StatusCode, got)
+	}
+	resp, _ = h.do("get", "/app/x", nil, nil)
+	if resp.StatusCode != 405 || !strings.Contains(resp.Header.Get("Allow"), "GET") {
+		t.Errorf("405: %d %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}
+
 func TestAuditFailure(t *testing.T) {
 	mem := &audit.Memory{Err: errors.New("disk full")}
 	h, up := appHarness(t, func(c *Config, _ *Route) { c.Audit = mem })
