@@ -123,6 +123,14 @@ func runVerify(ctx context.Context, f verifyFlags, stdout, stderr io.Writer) err
 		return usage("%v", err)
 	}
 	o := VerifyOptions{Dir: dir.Path(DirName), Node: f.node, KeyDir: f.keys}
+	if f.keys != "" {
+		if fi, err := os.Stat(f.keys); err != nil || !fi.IsDir() {
+			if err == nil {
+				err = fmt.Errorf("%s is not a directory", f.keys)
+			}
+			return usage("--keys: %v", err)
+		}
+	}
 	if o.From, err = parseWhen(f.from, false); err != nil {
 		return usage("--from: %v", err)
 	}

@@ -65,6 +65,9 @@ func TestVerifyCommand(t *testing.T) {
 	if _, errOut, code := runVerifyTest(t, verifyFlags{dataDir: dataDir, from: "yesterday"}); code != 2 || !strings.Contains(errOut, "--from") {
 		t.Errorf("bad --from: exit %d, %s", code, errOut)
 	}
+	if _, errOut, code := runVerifyTest(t, verifyFlags{dataDir: dataDir, keys: filepath.Join(dataDir, "no-keys")}); code != 2 || !strings.Contains(errOut, "--keys") {
+		t.Errorf("unreadable --keys: exit %d, %s", code, errOut)
+	}
 	if _, errOut, code := runVerifyTest(t, verifyFlags{dataDir: filepath.Join(dataDir, "none")}); code != 2 || errOut == "" {
 		t.Errorf("missing directory: exit %d, %s", code, errOut)
 	}
