@@ -418,3 +418,34 @@ func TestPrefillFailure(t *testing.T) {
 	}
 	mustClean(t, verifyDir(t, dir))
 }
+
+// TestRewrittenThenZeros: zeros after the newest closed segment read as a
+// crash while closing it, but what its digest signs is still compared: a
+// record rewritten there (its unkeyed chain hash recomputed) is found.
+func TestRewrittenThenZeros(t *testing.T) {
+	dir := t.TempDir()
+	writeLog(t, Options{Dir: dir, Node: "n1", KEK: testKEK(t)}, 5)
+	path := filepath.Join(dir, "n1", segmentsDir, segmentName(1))
+	lines := readLines(t, path)
+	last := lines[len(lines)-1]
+	l, err := parseLine(last[:len(last)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := bytes.Replace(l.record, []byte("203.0.113.7"), []byte("203.0.113.9"), 1)
+	if bytes.Equal(rec, l.record) {
+		t.Fatal("nothing to rewrite in the last record")
+	}
+	sum := newChainHasher().sum(&l.prev, l.seq, rec)
+	lines[len(lines)-1] = appendLine(nil, l.seq, &l.prev, &sum, rec)
+	writeLines(t, path, lines)
+	appendBytes(t, path, make([]byte, 4096))
+	rep := verifyDir(t, dir)
+	found := false
+	for _, f := range rep.Findings {
+		found = found || f.Kind == ModifiedSegment
+	}
+	if rep.OK(false) || !found {
+		t.Errorf("a rewritten signed segment followed by zeros: %v", rep.Findings)
+	}
+}

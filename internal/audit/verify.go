@@ -723,27 +723,37 @@ func (v *verifier) checkSegments(p *nodePlan) {
 		}
 		sc := &s.scan
 		newest := s == p.segs[len(p.segs)-1]
+		segPath := filepath.Join(p.dir, segmentsDir, s.name)
 		if s.dig != nil && s.dig.d != nil && sc.zeroAt >= 0 {
-			if newest && sc.zeroAt == s.dig.d.Size && sc.tailLen == 0 {
-				// The writer signs the digest, then cuts its zeros off.
+			sum, err := prefixSHA256(segPath, s.dig.d.Size)
+			if newest && sc.zeroAt == s.dig.d.Size && sc.tailLen == 0 && err == nil {
+				// The writer signs the digest, then cuts its zeros off:
+				// what the digest signs is compared below as usual.
 				v.add(Torn, node, rel(s.name), 0, 0,
 					"%d zero bytes after the records its digest signs, as a crash while closing the segment leaves them (the next start cuts them off)", sc.zeros)
+				sc.sha, sc.size = sum, s.dig.d.Size
+			} else {
+				v.add(ModifiedSegment, node, rel(s.name), int(sc.count)+1, 0,
+					"zero bytes at offset %d, after line %d: a closed segment never holds one; it was overwritten", sc.zeroAt, sc.count)
+				s.errs++
 				continue
 			}
-			v.add(ModifiedSegment, node, rel(s.name), int(sc.count)+1, 0,
-				"zero bytes at offset %d, after line %d: a closed segment never holds one; it was overwritten", sc.zeroAt, sc.count)
-			s.errs++
-			continue
 		}
-		if s == p.open && sc.count > 0 && sc.tailLen == 0 && sc.zeros == 0 {
+		if s == p.open && sc.count > 0 && sc.tailLen == 0 && sc.zeros == 0 && !fileExists(filepath.Join(p.dir, digestsDir, digestName(s.seq))) {
 			// A segment being written always has the writer's zeros after
-			// its records.
+			// its records. (A digest that appeared while verify ran is a
+			// segment the node closed meanwhile.)
 			v.add(MissingDigest, node, rel(s.name), 0, 0,
 				"the newest segment ends with its last record, as a closed segment does, but has no digest: it was removed (or the writer failed closing the segment)")
 			s.errs++
 		}
 		if sc.tailLen > 0 {
 			switch {
+			case s == p.open && (sc.tailLen > maxTornTail || sc.strayZero >= 0) && !stillOverwritten(segPath, s.seq, sc):
+				// Read again, it is whole: the first read caught a write
+				// half done (a reader can see a page half copied).
+				v.add(Torn, node, rel(s.name), 0, 0,
+					"what follows line %d was being written as it was read", sc.count)
 			case s == p.open && sc.tailLen > maxTornTail:
 				v.add(ModifiedRecord, node, rel(s.name), int(sc.count)+1, 0,
 					"%d bytes after the last whole line, at offset %d: more than a crash leaves unsynced (%d); records were overwritten", sc.tailLen, sc.tailOff, maxTornTail)
@@ -946,4 +956,41 @@ func (v *verifier) startProgress(c *scanCounters, total int64, start time.Time) 
 		<-finished
 		v.o.Progress(snap(true))
 	}
+}
+
+// prefixSHA256 is the SHA-256 of the first n bytes of a file.
+func prefixSHA256(path string, n int64) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.CopyN(h, f, n); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// stillOverwritten reads an open segment again, a moment later, and
+// reports whether it still holds what made the first read look
+// overwritten (a stray run of zeros, or too long a tail): a live writer
+// finishes any write within that moment, tampering stays.
+func stillOverwritten(path string, seq uint64, first *segScan) bool {
+	time.Sleep(100 * time.Millisecond)
+	res, err := scanFile(newScanner(), path, seq)
+	if err != nil {
+		return true
+	}
+	if first.strayZero >= 0 {
+		return res.strayZero == first.strayZero
+	}
+	return res.tailLen > maxTornTail && res.tailOff == first.tailOff
 }

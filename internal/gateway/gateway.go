@@ -224,11 +224,13 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // challenge sets WWW-Authenticate on a 401 answer (RFC 9110, 11.6.1):
-// the schemes the route takes in the Authorization header; a route taken
-// by sessions only names ztgate's sign-in, which no standard scheme
-// describes.
+// the schemes the route takes in the Authorization header, or, on a
+// route taken by sessions only, ztgate's sign-in, which no standard
+// scheme describes. A route taking client certificates only has no
+// scheme to name.
 func (x *exchange) challenge(h http.Header) {
 	var cs []string
+	session := false
 	if x.rt != nil {
 		for _, a := range x.rt.auth {
 			switch a.Method() {
@@ -236,13 +238,17 @@ func (x *exchange) challenge(h http.Header) {
 				cs = append(cs, "AWS4-HMAC-SHA256")
 			case "jwt":
 				cs = append(cs, `Bearer realm="ztgate"`)
+			case "session":
+				session = true
 			}
 		}
 	}
-	if len(cs) == 0 {
+	if len(cs) == 0 && session {
 		cs = append(cs, `ztgate-session realm="ztgate"`)
 	}
-	h["Www-Authenticate"] = cs
+	if len(cs) > 0 {
+		h["Www-Authenticate"] = cs
+	}
 }
 
 // serve runs the request's checks and decision, and forwards it. A

@@ -100,11 +100,15 @@ var migrations = []migration{
 		version: 4,
 		name:    "audit actions by service",
 		sqlite:  []string{`UPDATE ztgate_audit SET action = action WHERE 0`},
+		// The service is read from the record's text, not parsed as JSON:
+		// jsonb refuses records holding an escaped NUL (\u0000), and one
+		// such row would stop the upgrade. The writer's records are
+		// compact, and no member before eventSource can hold the name.
 		pg: []string{`UPDATE ztgate_audit SET action =
-			(CASE split_part(record::jsonb->>'eventSource', '.', 1) WHEN 'gateway' THEN 'http'
-				ELSE split_part(record::jsonb->>'eventSource', '.', 1) END) || ':' || action
+			(CASE substring(record from '"eventSource":"([^".\\]+)\.') WHEN 'gateway' THEN 'http'
+				ELSE substring(record from '"eventSource":"([^".\\]+)\.') END) || ':' || action
 			WHERE action <> '' AND position(':' in action) = 0
-				AND position('.' in coalesce(record::jsonb->>'eventSource', '')) > 1`},
+				AND substring(record from '"eventSource":"([^".\\]+)\.') IS NOT NULL`},
 	},
 }
 

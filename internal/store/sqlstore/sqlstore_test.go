@@ -82,6 +82,7 @@ func TestMigrations(t *testing.T) {
 			"2": {`{"eventSource":"gateway.ztgate","eventName":"GET","ztgate":{"action":"http:GET"}}`, "http:GET"},
 			"3": {`{"eventSource":"gateway.ztgate","eventName":"GET"}`, "GET"},
 			"4": {`{"eventName":"Odd"}`, "Odd"},
+			"5": {`{"eventVersion":"1.08","eventSource":"sts.ztgate","eventName":"AssumeRole","requestParameters":{"roleSessionName":"a\u0000b"}}`, "AssumeRole"},
 		}
 		if prev.d.postgres {
 			for seq, r := range audit {
@@ -102,7 +103,7 @@ func TestMigrations(t *testing.T) {
 			t.Fatalf("record from the previous version: %+v %v", r, err)
 		}
 		if s.d.postgres {
-			want := map[string]string{"1": "sts:AssumeRole", "2": "http:GET", "3": "http:GET", "4": "Odd"}
+			want := map[string]string{"1": "sts:AssumeRole", "2": "http:GET", "3": "http:GET", "4": "Odd", "5": "sts:AssumeRole"}
 			for seq, action := range want {
 				var got string
 				if err := s.db.QueryRowContext(ctx, `SELECT action FROM ztgate_audit WHERE node = 'n' AND seq = $1`, seq).Scan(&got); err != nil || got != action {
