@@ -114,7 +114,14 @@ func TestAllocs(t *testing.T) {
 	s := e.signer(t)
 	c := testClaims()
 	mustCached(t, s, "k", c)
-	if n := testing.AllocsPerRun(100, func() { mustCached(t, s, "k", c) }); n != 0 {
+	// AllocsPerRun counts every goroutine's allocations, the store's
+	// background work too, which can land in a run on a busy machine:
+	// the hit is allocation-free when one of a few tries measures none.
+	n := 1.0
+	for try := 0; try < 5 && n != 0; try++ {
+		n = testing.AllocsPerRun(100, func() { mustCached(t, s, "k", c) })
+	}
+	if n != 0 {
 		t.Errorf("Cached hit: %.0f allocations, budget 0", n)
 	}
 	// crypto/ecdsa's own allocations change with Go releases: the
