@@ -36,20 +36,30 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, ev *audit.AuthFai
 	return c, ca, st
 }
 
+// beginBody is begin for a call that sends a body: it reads the body too,
+// refusing one that is too large or unreadable.
+func (s *Server) beginBody(w http.ResponseWriter, r *http.Request, ev *audit.AuthFailureEvent) (*caller, *pki.CA, store.Store, []byte) {
+	c, ca, st := s.begin(w, r, ev)
+	if c == nil {
+		return nil, nil, nil, nil
+	}
+	body, err := readBody(w, r)
+	if err != nil {
+		s.refuse(w, r, *ev, err)
+		return nil, nil, nil, nil
+	}
+	return c, ca, st, body
+}
+
 // renew issues the agent a new SVID for a new key, and records it as the
 // agent's current certificate; the one presented becomes the previous.
 func (s *Server) renew(w http.ResponseWriter, r *http.Request) {
 	ev := audit.AuthFailureEvent{Name: "RenewAgentSVID"}
-	c, ca, st := s.begin(w, r, &ev)
+	c, ca, st, body := s.beginBody(w, r, &ev)
 	if c == nil {
 		return
 	}
 	ctx := r.Context()
-	body, err := readBody(w, r)
-	if err != nil {
-		s.refuse(w, r, ev, err)
-		return
-	}
 	csrDER, err := parseRenewRequest(body)
 	if err != nil {
 		s.refuse(w, r, ev, err)
@@ -117,16 +127,11 @@ func (s *Server) entries(w http.ResponseWriter, r *http.Request) {
 // entries, for the entry's SPIFFE ID and TTL (capped by MaxTTL).
 func (s *Server) svid(w http.ResponseWriter, r *http.Request) {
 	ev := audit.AuthFailureEvent{Name: "IssueWorkloadSVID"}
-	c, ca, st := s.begin(w, r, &ev)
+	c, ca, st, body := s.beginBody(w, r, &ev)
 	if c == nil {
 		return
 	}
 	ctx := r.Context()
-	body, err := readBody(w, r)
-	if err != nil {
-		s.refuse(w, r, ev, err)
-		return
-	}
 	entryID, csrDER, err := parseSVIDRequest(body)
 	if err != nil {
 		s.refuse(w, r, ev, err)
@@ -166,16 +171,11 @@ func (s *Server) svid(w http.ResponseWriter, r *http.Request) {
 // handed out, and the record identifies it by a digest, never holds it.
 func (s *Server) jwtsvid(w http.ResponseWriter, r *http.Request) {
 	ev := audit.AuthFailureEvent{Name: "IssueJWTSVID"}
-	c, ca, st := s.begin(w, r, &ev)
+	c, ca, st, body := s.beginBody(w, r, &ev)
 	if c == nil {
 		return
 	}
 	ctx := r.Context()
-	body, err := readBody(w, r)
-	if err != nil {
-		s.refuse(w, r, ev, err)
-		return
-	}
 	entryID, aud, ttl, err := parseJWTSVIDRequest(body)
 	if err != nil {
 		s.refuse(w, r, ev, err)

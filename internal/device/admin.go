@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -159,14 +160,19 @@ func (h *adminHandler) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *adminHandler) listTokens(w http.ResponseWriter, r *http.Request) {
+	answerList(h, w, r, "tokens", h.c.Registry.Tokens)
+}
+
+// answerList answers a listing: what list returns, or its failure.
+func answerList[T any](h *adminHandler, w http.ResponseWriter, r *http.Request, what string, list func(context.Context) (T, error)) {
 	rid := newRequestID()
-	ts, err := h.c.Registry.Tokens(r.Context())
+	v, err := list(r.Context())
 	if err != nil {
-		h.log.Error("device: list tokens", "request_id", rid, "err", err)
+		h.log.Error("device: list "+what, "request_id", rid, "err", err)
 		writeRefusal(w, rid, refusalOf(err))
 		return
 	}
-	writeJSON(w, rid, http.StatusOK, ts)
+	writeJSON(w, rid, http.StatusOK, v)
 }
 
 func (h *adminHandler) revokeToken(w http.ResponseWriter, r *http.Request) {
@@ -190,14 +196,7 @@ func (h *adminHandler) revokeToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *adminHandler) listDevices(w http.ResponseWriter, r *http.Request) {
-	rid := newRequestID()
-	ds, err := h.c.Registry.Devices(r.Context())
-	if err != nil {
-		h.log.Error("device: list devices", "request_id", rid, "err", err)
-		writeRefusal(w, rid, refusalOf(err))
-		return
-	}
-	writeJSON(w, rid, http.StatusOK, ds)
+	answerList(h, w, r, "devices", h.c.Registry.Devices)
 }
 
 func (h *adminHandler) showDevice(w http.ResponseWriter, r *http.Request) {

@@ -143,11 +143,32 @@ func decodeCSR(csr string) ([]byte, error) {
 	return der, nil
 }
 
-func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
+// postOnly gives a call its request id, and refuses any method but POST.
+func postOnly(w http.ResponseWriter, r *http.Request) (string, bool) {
 	rid := newRequestID()
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeRefusal(w, rid, refuseMethod)
+		return rid, false
+	}
+	return rid, true
+}
+
+// refuse answers a refused call of the kind what names: it logs a
+// failure of ztgate's own, records the refusal and writes it.
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, rid, what string, ref refusal, err error, rec *audit.Record) {
+	if ref == refuseInternal {
+		h.log.Error("device: "+what+" failed", "request_id", rid, "err", err)
+	}
+	if aerr := h.c.Audit.Record(r.Context(), rec); aerr != nil {
+		h.log.Error("device: audit record of a refused "+what+" failed", "request_id", rid, "err", aerr)
+	}
+	writeRefusal(w, rid, ref)
+}
+
+func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
+	rid, ok := postOnly(w, r)
+	if !ok {
 		return
 	}
 	a := h.actor(r)
@@ -159,13 +180,7 @@ func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &tr) {
 			tokenID = tr.id
 		}
-		if ref == refuseInternal {
-			h.log.Error("device: enrollment failed", "request_id", rid, "err", err)
-		}
-		if aerr := h.c.Audit.Record(r.Context(), enrollRefusedEvent(a, rid, ref, tokenID, reason)); aerr != nil {
-			h.log.Error("device: audit record of a refused enrollment failed", "request_id", rid, "err", aerr)
-		}
-		writeRefusal(w, rid, ref)
+		h.refuse(w, r, rid, "enrollment", ref, err, enrollRefusedEvent(a, rid, ref, tokenID, reason))
 		return
 	}
 	if aerr := h.c.Audit.Record(r.Context(), enrolledEvent(a, rid, e)); aerr != nil {
@@ -203,10 +218,8 @@ type postureAnswer struct {
 }
 
 func (h *handler) posture(w http.ResponseWriter, r *http.Request) {
-	rid := newRequestID()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeRefusal(w, rid, refuseMethod)
+	rid, ok := postOnly(w, r)
+	if !ok {
 		return
 	}
 	a := h.actor(r)
@@ -220,13 +233,7 @@ func (h *handler) posture(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		ref := refusalOf(err)
-		if ref == refuseInternal {
-			h.log.Error("device: posture report failed", "request_id", rid, "err", err)
-		}
-		if aerr := h.c.Audit.Record(r.Context(), reportRefusedEvent(a, rid, ref, claimed, err.Error())); aerr != nil {
-			h.log.Error("device: audit record of a refused report failed", "request_id", rid, "err", aerr)
-		}
-		writeRefusal(w, rid, ref)
+		h.refuse(w, r, rid, "posture report", ref, err, reportRefusedEvent(a, rid, ref, claimed, err.Error()))
 		return
 	}
 	now := h.c.Registry.clock()
@@ -251,10 +258,8 @@ type renewAnswer struct {
 }
 
 func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
-	rid := newRequestID()
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeRefusal(w, rid, refuseMethod)
+	rid, ok := postOnly(w, r)
+	if !ok {
 		return
 	}
 	a := h.actor(r)
@@ -268,13 +273,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		ref := renewalRefusalOf(err)
-		if ref == refuseInternal {
-			h.log.Error("device: renewal failed", "request_id", rid, "err", err)
-		}
-		if aerr := h.c.Audit.Record(r.Context(), renewRefusedEvent(a, rid, ref, claimed, err.Error())); aerr != nil {
-			h.log.Error("device: audit record of a refused renewal failed", "request_id", rid, "err", aerr)
-		}
-		writeRefusal(w, rid, ref)
+		h.refuse(w, r, rid, "renewal", ref, err, renewRefusedEvent(a, rid, ref, claimed, err.Error()))
 		return
 	}
 	a.Device = h.c.Registry.AuditDevice(ren.Device.ID, h.c.Registry.clock())

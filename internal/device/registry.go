@@ -192,42 +192,27 @@ func (r *Registry) load(ctx context.Context) error {
 // feed has lost changes it reloads in full. Run may be called again after
 // an error: it resumes where it stopped.
 func (r *Registry) Run(ctx context.Context) error {
-	r.mu.Lock()
-	sub := r.st.Watch(r.pos)
-	r.mu.Unlock()
-	for {
-		c, err := sub.Next(ctx)
-		if errors.Is(err, store.ErrResync) {
-			r.mu.Lock()
-			err = r.load(ctx)
-			sub = r.st.Watch(r.pos)
-			r.mu.Unlock()
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("device: follow changes: %w", err)
-		}
+	from := func() int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.pos
+	}
+	reload := func(ctx context.Context) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.load(ctx)
+	}
+	return store.Follow(ctx, r.st.Watch, "device", from, reload, func(ctx context.Context, c store.Change) error {
 		if c.Kind == KindDevice || c.Kind == KindPosture {
 			if err := r.apply(ctx, c.Key); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
 				return err // the position is unchanged: the change is applied again
 			}
 		}
 		r.mu.Lock()
 		r.pos = max(r.pos, c.Revision)
 		r.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // apply brings memory's view of one device in line with the store. The

@@ -370,37 +370,19 @@ func (ca *CA) Reload(ctx context.Context) error {
 // writes. When the feed has lost changes it reloads in full. Run may be
 // called again after an error: it resumes where it stopped.
 func (ca *CA) Run(ctx context.Context) error {
-	ca.mu.Lock()
-	sub := ca.st.Watch(ca.pos)
-	ca.mu.Unlock()
-	for {
-		c, err := sub.Next(ctx)
-		if errors.Is(err, store.ErrResync) {
-			ca.mu.Lock()
-			err = ca.loadAll(ctx, false)
-			sub = ca.st.Watch(ca.pos)
-			ca.mu.Unlock()
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("pki: follow changes: %w", err)
-		}
-		if err := ca.applyChange(ctx, c); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err // the position is unchanged: the change is applied again
-		}
+	from := func() int64 {
+		ca.mu.Lock()
+		defer ca.mu.Unlock()
+		return ca.pos
 	}
+	reload := func(ctx context.Context) error {
+		ca.mu.Lock()
+		defer ca.mu.Unlock()
+		return ca.loadAll(ctx, false)
+	}
+	// A change that fails to apply leaves the position unchanged: it is
+	// applied again.
+	return store.Follow(ctx, ca.st.Watch, "pki", from, reload, ca.applyChange)
 }
 
 func (ca *CA) applyChange(ctx context.Context, c store.Change) error {

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
@@ -254,6 +255,40 @@ func (s *Subscription) Next(ctx context.Context) (Change, error) {
 		s.pending = batch
 		if len(batch) < fetchBatch {
 			s.floor = base
+		}
+	}
+}
+
+// Follow reads a change feed (watch: a Store's Watch, a Feed's
+// Subscribe) until ctx ends, for a view of the store
+// kept in memory: from gives the revision the view holds, apply applies
+// one change to it (and advances what from gives; a change applied again
+// must do no harm), and reload rebuilds it in full when the feed lost
+// changes it had not seen (ErrResync). Follow returns nil when ctx ends,
+// else the first error of the feed (with name), reload or apply; called
+// again, it resumes from where from says.
+func Follow(ctx context.Context, watch func(after int64) *Subscription, name string, from func() int64, reload func(context.Context) error, apply func(context.Context, Change) error) error {
+	quiet := func(err error) error {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	sub := watch(from())
+	for {
+		c, err := sub.Next(ctx)
+		if errors.Is(err, ErrResync) {
+			if err := reload(ctx); err != nil {
+				return quiet(err)
+			}
+			sub = watch(from())
+			continue
+		}
+		if err != nil {
+			return quiet(fmt.Errorf("%s: follow changes: %w", name, err))
+		}
+		if err := apply(ctx, c); err != nil {
+			return quiet(err)
 		}
 	}
 }

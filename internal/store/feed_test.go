@@ -185,3 +185,84 @@ func waitFor(t *testing.T, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestFollow: each change is applied once and the position moves on; a
+// gap reloads in full and follows on from the reloaded position; an
+// apply error stops it; the end of ctx is no error.
+func TestFollow(t *testing.T) {
+	l := &fakeLog{}
+	f := newFeed(t, l, 100)
+	var (
+		mu              sync.Mutex
+		pos             int64
+		applied, reload int
+	)
+	from := func() int64 { mu.Lock(); defer mu.Unlock(); return pos }
+	boom := errors.New("boom")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Follow(ctx, f.Subscribe, "test", from, func(context.Context) error {
+			mu.Lock()
+			defer mu.Unlock()
+			reload++
+			pos = l.rev
+			return nil
+		}, func(_ context.Context, c Change) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if c.Key == "boom" {
+				return boom
+			}
+			applied++
+			pos = c.Revision
+			return nil
+		})
+	}()
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); ; {
+			mu.Lock()
+			done := ok()
+			mu.Unlock()
+			if done {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: applied %d, reloads %d, pos %d", what, applied, reload, pos)
+			}
+			f.Wake()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	l.add(3)
+	waitFor("three changes", func() bool { return applied == 3 && pos == 3 })
+	// Changes never seen are pruned: a reload, then on from there.
+	l.mu.Lock()
+	l.rev += 5 // five changes written and pruned before this node read them
+	l.mu.Unlock()
+	l.prune(8)
+	f.Wake()
+	waitFor("a reload", func() bool { return reload == 1 && pos == 8 })
+	l.add(1)
+	waitFor("the change after the reload", func() bool { return applied == 4 && pos == 9 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Follow after ctx ended: %v", err)
+	}
+	// An apply error is returned, and names nothing it was not given.
+	l.mu.Lock()
+	l.rev++
+	l.changes = append(l.changes, Change{Revision: l.rev, Kind: "k", Key: "boom", Op: OpPut})
+	l.mu.Unlock()
+	f.Wake()
+	err := Follow(context.Background(), f.Subscribe, "test", from, nil, func(_ context.Context, c Change) error {
+		if c.Key == "boom" {
+			return boom
+		}
+		return nil
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("apply error: %v", err)
+	}
+}
