@@ -498,7 +498,7 @@ func (s *Signer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("assertion: follow key changes: %w", err)
+			return err
 		case <-changed:
 			if err := s.Reload(ctx); err != nil && ctx.Err() == nil {
 				s.log.Warn("assertion key reload failed", "err", err)
@@ -518,26 +518,23 @@ func (s *Signer) watch(ctx context.Context, rev int64, changed chan<- struct{}) 
 		default: // a reload is already due
 		}
 	}
-	sub := s.st.Watch(rev)
-	for {
-		c, err := sub.Next(ctx)
-		if errors.Is(err, store.ErrResync) {
-			// Changes were pruned before this node saw them: reload in
-			// full, from a revision read before the reload.
-			if rev, err = s.st.Revision(ctx); err != nil {
-				return err
-			}
-			signal()
-			sub = s.st.Watch(rev)
-			continue
-		}
+	// Changes were pruned before this node saw them: reload in full, from
+	// a revision read before the reload.
+	reload := func(ctx context.Context) error {
+		r, err := s.st.Revision(ctx)
 		if err != nil {
-			return err
+			return fmt.Errorf("assertion keys: %w", err)
 		}
+		rev = r
+		signal()
+		return nil
+	}
+	return store.Follow(ctx, s.st.Watch, "assertion keys", func() int64 { return rev }, reload, func(_ context.Context, c store.Change) error {
 		if c.Kind == KeyKind {
 			signal()
 		}
-	}
+		return nil
+	})
 }
 
 // jwksView is a JWKS as published between two moments at which a key

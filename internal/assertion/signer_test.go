@@ -23,6 +23,7 @@ import (
 	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
+	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
 // jwksKids lists the kids of a JWKS, in order.
@@ -415,6 +416,39 @@ func TestRun(t *testing.T) {
 	for b.KeyID() != a.KeyID() {
 		if time.Now().After(deadline) {
 			t.Fatal("node b did not pick up the rotation")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+}
+
+// TestRunResync: a node whose feed lost changes reloads its keys and
+// follows on: another node's rotation still reaches it.
+func TestRunResync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.db")
+	kek := newKEK(t)
+	clock := newFakeClock()
+	pb := &storetest.Pruned{Store: openSQLite(t, path, "b")}
+	signers := startTogether(t, []store.Store{openSQLite(t, path, "a"), pb}, kek, clock)
+	a, b := signers[0], signers[1]
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); pb.Watches() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not watch again after the lost changes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := a.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); b.KeyID() != a.KeyID(); {
+		if time.Now().After(deadline) {
+			t.Fatal("node b did not pick up the rotation after a resync")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -2,7 +2,6 @@ package iam
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -99,35 +98,29 @@ func (d *Directory) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("iam: access keys: %w", err)
 	}
-	sub := d.store.Watch(rev)
 	d.keys.enable(true)
 	defer d.keys.enable(false)
-	for {
-		c, err := sub.Next(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, store.ErrResync) {
-			// Changes were missed: follow on from now, then forget
-			// everything (a read kept after the drop saw at least this
-			// revision, whose later changes the new watch delivers).
-			if rev, err = d.store.Revision(ctx); err != nil {
-				return fmt.Errorf("iam: access keys: %w", err)
-			}
-			sub = d.store.Watch(rev)
-			d.keys.drop("")
-			continue
-		}
+	// Changes were missed: follow on from now, forgetting everything (a
+	// read kept after the drop saw at least this revision, whose later
+	// changes the new watch delivers).
+	reload := func(ctx context.Context) error {
+		r, err := d.store.Revision(ctx)
 		if err != nil {
 			return fmt.Errorf("iam: access keys: %w", err)
 		}
+		rev = r
+		d.keys.drop("")
+		return nil
+	}
+	return store.Follow(ctx, d.store.Watch, "iam: access keys", func() int64 { return rev }, reload, func(_ context.Context, c store.Change) error {
 		switch c.Kind {
 		case KindAccessKey:
 			d.keys.drop(c.Key)
 		case KindUser:
 			d.keys.drop("")
 		}
-	}
+		return nil
+	})
 }
 
 // liveness is what a store that follows its change log live reports: a

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/store"
+	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
 // countingStore counts the reads of access keys, and says its feed is
@@ -51,6 +52,22 @@ func runKeys(t *testing.T, d *Directory) {
 			t.Fatal("the key cache did not start")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitLookup waits until looking up key fails with want: a change made
+// through another node has reached d's cache.
+func waitLookup(t *testing.T, d *Directory, key string, want error, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		_, err := d.Lookup(context.Background(), key)
+		if errors.Is(err, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never reached the cache: %v", what, err)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -133,29 +150,11 @@ func TestKeyCache(t *testing.T) {
 	if err := other.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		_, err := d.Lookup(ctx, k.ID)
-		if errors.Is(err, sigv4.ErrKeyDisabled) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("another node's deactivation never reached the cache: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitLookup(t, d, k.ID, sigv4.ErrKeyDisabled, "another node's deactivation")
 	if err := other.DeleteAccessKey(ctx, "alice", k.ID); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(5 * time.Second); ; {
-		_, err := d.Lookup(ctx, k.ID)
-		if errors.Is(err, sigv4.ErrUnknownKey) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("another node's deletion never reached the cache: %v", err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitLookup(t, d, k.ID, sigv4.ErrUnknownKey, "another node's deletion")
 }
 
 // TestKeyCacheStaleRead: a read that started before a drop is not kept.
@@ -179,5 +178,40 @@ func TestKeyCacheStaleRead(t *testing.T) {
 	c.enable(false)
 	if _, ok := c.get("AKIAEXAMPLE", now.Add(time.Second)); ok {
 		t.Fatal("the cache served while off")
+	}
+}
+
+// TestKeyCacheResync: a node whose feed lost changes forgets every
+// cached key and follows on from the current revision: another node's
+// deactivation still reaches it through the feed.
+func TestKeyCacheResync(t *testing.T) {
+	ctx := context.Background()
+	_, st, kek := newDirectory(t)
+	ps := &storetest.Pruned{Store: st}
+	d := New(Config{Store: ps, KEK: kek, Account: "111122223333"})
+	if _, err := d.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := d.CreateAccessKey(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runKeys(t, d)
+	for deadline := time.Now().Add(5 * time.Second); ps.Watches() < 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not watch again after the lost changes")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := d.Lookup(ctx, k.ID); err != nil {
+		t.Fatal(err)
+	}
+	other := New(Config{Store: st, KEK: kek, Account: "111122223333"})
+	if err := other.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
+		t.Fatal(err)
+	}
+	waitLookup(t, d, k.ID, sigv4.ErrKeyDisabled, "another node's deactivation after a resync")
+	if n := ps.Watches(); n != 2 {
+		t.Fatalf("%d watches, want 2", n)
 	}
 }

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/store"
+	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
 // issue issues an SVID for a fresh key.
@@ -136,38 +136,12 @@ func TestRevocationTwoNodes(t *testing.T) {
 	}
 }
 
-// lostChanges is a change log whose history was pruned.
-type lostChanges struct{ rev int64 }
-
-func (l lostChanges) Changes(context.Context, int64, int) ([]store.Change, error) {
-	return nil, store.ErrResync
-}
-func (l lostChanges) Revision(context.Context) (int64, error) { return l.rev, nil }
-
-// pruned is a store whose first Watch finds the history pruned.
-type pruned struct {
-	store.Store
-	watches atomic.Int32
-}
-
-func (p *pruned) Watch(after int64) *store.Subscription {
-	if p.watches.Add(1) > 1 {
-		return p.Store.Watch(after)
-	}
-	rev, _ := p.Store.Revision(context.Background())
-	f, err := store.NewFeed(context.Background(), lostChanges{rev}, store.FeedOptions{})
-	if err != nil {
-		panic(err)
-	}
-	return f.Subscribe(after)
-}
-
 // TestRevocationResync: a node whose feed lost changes reloads, and finds
 // a revocation written meanwhile.
 func TestRevocationResync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
 	kek, clock := newKEK(t), newFakeClock()
-	cas := startTogether(t, []store.Store{openSQLite(t, path, "a"), &pruned{Store: openSQLite(t, path, "b")}}, kek, clock)
+	cas := startTogether(t, []store.Store{openSQLite(t, path, "a"), &storetest.Pruned{Store: openSQLite(t, path, "b")}}, kek, clock)
 	a, b := cas[0], cas[1]
 	leaf := issue(t, a, "/w")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -185,7 +159,7 @@ func TestRevocationResync(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if n := b.st.(*pruned).watches.Load(); n != 2 {
+	if n := b.st.(*storetest.Pruned).Watches(); n != 2 {
 		t.Fatalf("%d watches, want 2", n)
 	}
 }

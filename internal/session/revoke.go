@@ -139,41 +139,28 @@ func (r *Revocations) Load(ctx context.Context, s store.Store) error {
 // it resumes where it stopped.
 func (r *Revocations) Run(ctx context.Context) error {
 	r.mu.Lock()
-	s, pos := r.st, r.pos
+	s := r.st
 	r.mu.Unlock()
 	if s == nil {
 		return errors.New("session revocations: Run before Load")
 	}
-	sub := s.Watch(pos)
-	for {
-		c, err := sub.Next(ctx)
-		if errors.Is(err, store.ErrResync) {
-			if err := r.Load(ctx, s); err != nil {
-				return err
-			}
-			r.mu.Lock()
-			sub = s.Watch(r.pos)
-			r.mu.Unlock()
-			continue
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("session revocations: %w", err)
-		}
+	from := func() int64 {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.pos
+	}
+	reload := func(ctx context.Context) error { return r.Load(ctx, s) }
+	return store.Follow(ctx, s.Watch, "session revocations", from, reload, func(ctx context.Context, c store.Change) error {
 		if c.Kind == RevocationKind {
 			if err := r.apply(ctx, s, c.Key); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
 				return err // pos is unchanged: the change is applied again
 			}
 		}
 		r.mu.Lock()
 		r.pos = c.Revision
 		r.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // apply brings the revocation of principal in line with the store. The

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
+	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
 func openStore(t *testing.T) *sqlstore.Store {
@@ -101,35 +101,9 @@ func TestRevocationsFollowFeed(t *testing.T) {
 	}
 }
 
-// lostChanges is a change log whose history was pruned.
-type lostChanges struct{ rev int64 }
-
-func (l lostChanges) Changes(context.Context, int64, int) ([]store.Change, error) {
-	return nil, store.ErrResync
-}
-func (l lostChanges) Revision(context.Context) (int64, error) { return l.rev, nil }
-
-// pruned is a store whose first Watch finds the history pruned.
-type pruned struct {
-	store.Store
-	watches atomic.Int32
-}
-
-func (p *pruned) Watch(after int64) *store.Subscription {
-	if p.watches.Add(1) > 1 {
-		return p.Store.Watch(after)
-	}
-	rev, _ := p.Store.Revision(context.Background())
-	f, err := store.NewFeed(context.Background(), lostChanges{rev}, store.FeedOptions{})
-	if err != nil {
-		panic(err)
-	}
-	return f.Subscribe(after)
-}
-
 func TestRevocationsResync(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &pruned{Store: openStore(t)}
+	s := &storetest.Pruned{Store: openStore(t)}
 	var r Revocations
 	if err := r.Load(ctx, s); err != nil {
 		t.Fatal(err)
@@ -150,7 +124,7 @@ func TestRevocationsResync(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if n := s.watches.Load(); n != 2 {
+	if n := s.Watches(); n != 2 {
 		t.Fatalf("%d watches, want 2", n)
 	}
 }

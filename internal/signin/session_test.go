@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
 const alicePassword = "correct horse battery staple"
@@ -226,6 +227,47 @@ func TestRevokeOnAnotherNode(t *testing.T) {
 	}
 	if revs < 3 {
 		t.Fatalf("%d revocations audited, want 3 or more", revs)
+	}
+}
+
+// TestRevokeAfterResync: a node whose feed lost changes forgets its
+// cached sessions and follows on from the current revision: a session it
+// caches afterwards and another node revokes is refused.
+func TestRevokeAfterResync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "db")
+	kek, clock := testKEK(t), newClock()
+	a := newNode(t, openStore(t, path), kek, clock)
+	pb := &storetest.Pruned{Store: openStore(t, path)}
+	b := newNode(t, pb, kek, clock)
+	a.run(t)
+	b.run(t)
+	waitFor(t, "node b to watch again after the lost changes", func() bool { return pb.Watches() >= 2 })
+	sec := a.addUser(t, "alice", alicePassword)
+	ag := newAgent(t, a.server(t))
+	ag.login("alice", alicePassword, a.code(t, sec, 0))
+	waitFor(t, "node b to cache the session", func() bool {
+		s, err := b.svc.Authenticate(ag.request())
+		if err != nil {
+			t.Fatalf("node b: %v", err)
+		}
+		b.svc.mu.Lock()
+		defer b.svc.mu.Unlock()
+		_, ok := b.svc.cache[s.ID]
+		return ok
+	})
+	s, err := a.svc.Authenticate(ag.request())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.svc.Revoke(context.Background(), s.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node b to refuse the revoked session", func() bool {
+		_, err := b.svc.Authenticate(ag.request())
+		return errors.Is(err, ErrRevoked)
+	})
+	if n := pb.Watches(); n != 2 {
+		t.Fatalf("%d watches, want 2", n)
 	}
 }
 

@@ -255,7 +255,6 @@ func (s *Service) Run(ctx context.Context) error {
 		return errors.New("signin: Run is already running")
 	}
 	s.running = true
-	sub := s.c.Store.Watch(s.pos)
 	s.following = true
 	s.mu.Unlock()
 	defer func() {
@@ -277,38 +276,33 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	for {
-		c, err := sub.Next(ctx)
-		if errors.Is(err, store.ErrResync) {
-			// Changes were lost to this node: forget every cached
-			// session and start again from the current revision.
-			rev, rerr := s.c.Store.Revision(ctx)
-			if rerr != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("signin: %w", rerr)
-			}
-			s.mu.Lock()
-			clear(s.cache)
-			s.advance(rev)
-			sub = s.c.Store.Watch(rev)
-			s.mu.Unlock()
-			continue
-		}
+	from := func() int64 {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.pos
+	}
+	// Changes were lost to this node: forget every cached session and
+	// start again from the current revision.
+	reload := func(ctx context.Context) error {
+		rev, err := s.c.Store.Revision(ctx)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("signin: change feed: %w", err)
+			return fmt.Errorf("signin: %w", err)
 		}
+		s.mu.Lock()
+		clear(s.cache)
+		s.advance(rev)
+		s.mu.Unlock()
+		return nil
+	}
+	return store.Follow(ctx, s.c.Store.Watch, "signin", from, reload, func(_ context.Context, c store.Change) error {
 		s.mu.Lock()
 		if c.Kind == KindSession {
 			delete(s.cache, c.Key)
 		}
 		s.advance(c.Revision)
 		s.mu.Unlock()
-	}
+		return nil
+	})
 }
 
 // advance records that the cache reflects every change up to rev. s.mu
