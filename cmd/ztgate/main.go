@@ -20,6 +20,7 @@ import (
 	"github.com/ztgate/ztgate/internal/iamapi"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/serve"
+	"github.com/ztgate/ztgate/internal/usage"
 )
 
 func main() {
@@ -32,7 +33,11 @@ func main() {
 	auditCmd := audit.Command()
 	auditCmd.AddCommand(index.Commands()...)
 	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), agent.Command(), device.Command(), buildinfo.Command())
+	usage.Enforce(root)
 	if err := root.Execute(); err != nil {
+		if code := usage.Report(os.Stderr, err); code != 0 {
+			os.Exit(code)
+		}
 		var exit interface{ ExitCode() int }
 		if errors.As(err, &exit) { // already reported
 			os.Exit(exit.ExitCode())

@@ -56,9 +56,13 @@ func validateCommand() *cobra.Command {
 		Use:   "validate FILE...",
 		Short: "Check policy documents; print file:line:col: message per problem",
 		Long: `Check policy documents. Each problem is printed as file:line:col: message,
-in AWS IAM's wording where AWS has one. Exit 0 when every file is clean, 1
-when any has problems, 2 when a file cannot be read.`,
-		Example: "  ztgate policy validate policies/*.json\n  ztgate policy validate --kind resource bucket-policy.json",
+in AWS IAM's wording where AWS has one; "-" reads standard input. Beyond
+what AWS checks, a value ztgate cannot evaluate (a condition value its
+operator cannot read, a condition key with no values, a malformed policy
+variable) is a problem: AWS would take the condition as never matching.
+Exit 0 when every file is clean, 1 when any has problems, 2 when a file
+cannot be read.`,
+		Example: "  ztgate policy validate policies/*.json\n  ztgate policy validate --kind resource bucket-policy.json\n  ztgate policy validate - < policy.json",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, ok := kinds[kind]
@@ -68,13 +72,19 @@ when any has problems, 2 when a file cannot be read.`,
 			}
 			code := 0
 			for _, f := range args {
-				data, err := os.ReadFile(f)
+				var data []byte
+				var err error
+				if f == "-" {
+					data, err = io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxRequestBytes))
+				} else {
+					data, err = os.ReadFile(f)
+				}
 				if err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "%s: %v\n", f, err)
 					code = exitInput
 					continue
 				}
-				_, errs := policy.Check(data, k)
+				_, errs := policy.CheckEvaluable(data, k)
 				for _, e := range errs {
 					// AWS's wording first; what exactly is wrong after it.
 					msg := e.Msg

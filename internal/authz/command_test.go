@@ -127,3 +127,67 @@ func TestPolicyTestCommand(t *testing.T) {
 		t.Fatalf("unparsable file: exit %d", code)
 	}
 }
+
+// TestPolicyTestYAMLValues: values in a test file are read as written:
+// an unquoted Version in an inline policy, context values YAML would take
+// for a number or a date; null is refused, and an unknown field fails its
+// test alone.
+func TestPolicyTestYAMLValues(t *testing.T) {
+	dir := t.TempDir()
+	file := `policies:
+  p:
+    Version: 2012-10-17
+    Statement:
+      - Effect: Allow
+        Action: http:GET
+        Resource: "*"
+        Condition:
+          StringEquals: {zt:Code: "0x10"}
+          DateGreaterThan: {zt:When: "2021-05-31T00:00:00Z"}
+tests:
+  - name: as written
+    principal: arn:zt:iam::111122223333:user/alice
+    action: http:GET
+    resource: arn:zt:gateway::111122223333:route/app
+    identityPolicies: [p]
+    context: {zt:Code: 0x10, zt:When: 2021-06-01T00:00:00Z}
+    expect: allowed
+  - name: null
+    principal: arn:zt:iam::111122223333:user/alice
+    action: http:GET
+    resource: arn:zt:gateway::111122223333:route/app
+    identityPolicies: [p]
+    context: {zt:Code: null}
+    expect: implicitDeny
+  - name: unknown field
+    principal: arn:zt:iam::111122223333:user/alice
+    action: http:GET
+    resource: arn:zt:gateway::111122223333:route/app
+    identityPolicy: [p]
+    expect: implicitDeny
+`
+	os.WriteFile(filepath.Join(dir, "x_test.yaml"), []byte(file), 0o644)
+	out, _, code := run(t, "", "test", dir)
+	if code != 1 || !strings.Contains(out, "policy tests: 1 passed, 2 failed") ||
+		!strings.Contains(out, "null is no value") || !strings.Contains(out, "identityPolicy") {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+}
+
+// TestSimulateContextKeys: keys that differ only in case, a key given
+// twice and a null value are refused, not decided one way or another.
+func TestSimulateContextKeys(t *testing.T) {
+	const head = `{"principal": "arn:zt:iam::111122223333:user/alice", "action": "http:GET", "resource": "*",
+  "identityPolicies": [{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Action": "*", "Resource": "*",
+    "Condition": {"StringEquals": {"zt:Team": "blue"}}}}], "context": `
+	for ctx, want := range map[string]string{
+		`{"zt:Team": "blue", "ZT:team": "red"}`: "differ only in case",
+		`{"zt:Team": "blue", "zt:Team": "red"}`: "given twice",
+		`{"zt:Team": null}`:                     "null is no value",
+	} {
+		_, errOut, code := run(t, head+ctx+"}", "simulate", "--request", "-")
+		if code != 2 || !strings.Contains(errOut, want) {
+			t.Errorf("context %s: exit %d, %q; want 2 and %q", ctx, code, errOut, want)
+		}
+	}
+}

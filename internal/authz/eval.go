@@ -156,8 +156,9 @@ type scanResult struct {
 
 // layerAllows records the allowing statements of one layer.
 type layerAllows struct {
-	s [maxMatched]*Statement
-	n int
+	s    [maxMatched]*Statement
+	n    int
+	more bool // more allowed than s holds
 }
 
 // scan evaluates a layer's policies. Denying statements go straight into
@@ -193,6 +194,8 @@ func (e *evaluation) scan(set *Set, checkPrincipal bool, allows *layerAllows) sc
 		if allows.n < maxMatched {
 			allows.s[allows.n] = s
 			allows.n++
+		} else {
+			allows.more = true
 		}
 		return true
 	})
@@ -285,6 +288,7 @@ func Evaluate(r *Request, ps *Policies) Decision {
 			for _, s := range allows[l].s[:allows[l].n] {
 				d.add(s)
 			}
+			d.Truncated = d.Truncated || allows[l].more
 		}
 		return d
 	}

@@ -173,6 +173,24 @@ func TestExplanation(t *testing.T) {
 	}
 }
 
+// TestTruncated: a decision lists at most maxMatched statements, and says
+// when more allowed (or denied) than it lists.
+func TestTruncated(t *testing.T) {
+	for _, n := range []int{maxMatched, maxMatched + 2} {
+		for _, effect := range []string{"Allow", "Deny"} {
+			docs := make([]string, n)
+			for i := range docs {
+				docs[i] = stmt(effect, "http:GET", "*")
+			}
+			r := &Request{Principal: ParsePrincipal(alice), Action: "http:GET", Resource: route, Context: &Context{}}
+			d := Evaluate(r, &Policies{Identity: set(t, policy.Identity, docs...)})
+			if len(d.Matched()) != maxMatched || d.Truncated != (n > maxMatched) {
+				t.Errorf("%d %s statements: %d listed, truncated %v", n, effect, len(d.Matched()), d.Truncated)
+			}
+		}
+	}
+}
+
 func TestEngineFailsClosed(t *testing.T) {
 	var e Engine
 	r := &Request{Principal: ParsePrincipal(alice), Action: "http:GET", Resource: route, Context: &Context{}}

@@ -25,21 +25,21 @@ type TestFile struct {
 
 // PolicyTest is one expected decision.
 type PolicyTest struct {
-	Name               string            `yaml:"name"`
-	Principal          string            `yaml:"principal"`
-	Action             string            `yaml:"action"`
-	Resource           string            `yaml:"resource"`
-	ResourceAccount    string            `yaml:"resourceAccount"`
-	Context            map[string]any    `yaml:"context"`
-	IdentityPolicies   []string          `yaml:"identityPolicies"`
-	ResourcePolicy     string            `yaml:"resourcePolicy"`
-	PermissionBoundary string            `yaml:"permissionsBoundary"`
-	SessionPolicy      string            `yaml:"sessionPolicy"`
-	Guardrails         [][]string        `yaml:"guardrails"`
-	ResourceGuardrails [][]string        `yaml:"resourceGuardrails"`
-	Expect             string            `yaml:"expect"`
-	Matched            []string          `yaml:"matched"` // "policy/sid" or "policy#index"; optional
-	Extra              map[string]string `yaml:",inline"`
+	Name               string               `yaml:"name"`
+	Principal          string               `yaml:"principal"`
+	Action             string               `yaml:"action"`
+	Resource           string               `yaml:"resource"`
+	ResourceAccount    string               `yaml:"resourceAccount"`
+	Context            map[string]yaml.Node `yaml:"context"`
+	IdentityPolicies   []string             `yaml:"identityPolicies"`
+	ResourcePolicy     string               `yaml:"resourcePolicy"`
+	PermissionBoundary string               `yaml:"permissionsBoundary"`
+	SessionPolicy      string               `yaml:"sessionPolicy"`
+	Guardrails         [][]string           `yaml:"guardrails"`
+	ResourceGuardrails [][]string           `yaml:"resourceGuardrails"`
+	Expect             string               `yaml:"expect"`
+	Matched            []string             `yaml:"matched"` // "policy/sid" or "policy#index"; optional
+	Extra              map[string]any       `yaml:",inline"`
 }
 
 // TestResult is the outcome of one policy test.
@@ -66,8 +66,8 @@ func loadPolicies(dir string, nodes map[string]yaml.Node) (map[string]json.RawMe
 			out[name] = data
 			continue
 		}
-		var v any
-		if err := n.Decode(&v); err != nil {
+		v, err := plainYAML(&n)
+		if err != nil {
 			return nil, fmt.Errorf("policy %q: %w", name, err)
 		}
 		data, err := json.Marshal(v)
@@ -77,6 +77,87 @@ func loadPolicies(dir string, nodes map[string]yaml.Node) (map[string]json.RawMe
 		out[name] = data
 	}
 	return out, nil
+}
+
+// plainYAML turns an inline policy written in YAML into the JSON value it
+// stands for, reading every scalar YAML would take for a date or another
+// type JSON lacks (Version: 2012-10-17) as the text written.
+func plainYAML(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil, nil
+		}
+		return plainYAML(n.Content[0])
+	case yaml.AliasNode:
+		return plainYAML(n.Alias)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i].Value
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("line %d: key %q is given twice", n.Content[i].Line, k)
+			}
+			v, err := plainYAML(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := plainYAML(c)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+		}
+		return l, nil
+	}
+	switch n.ShortTag() {
+	case "!!null":
+		return nil, nil
+	case "!!bool":
+		var b bool
+		if err := n.Decode(&b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	case "!!int", "!!float":
+		if json.Valid([]byte(n.Value)) {
+			return json.Number(n.Value), nil
+		}
+	}
+	return n.Value, nil
+}
+
+// contextText reads a context value of a policy test as written: a
+// scalar's text, or a list of them. YAML would read 0x10 as 16 and an
+// unquoted date as a time; a condition compares the text.
+func contextText(n *yaml.Node) (any, error) {
+	scalar := func(n *yaml.Node) (string, error) {
+		if n.Kind != yaml.ScalarNode {
+			return "", fmt.Errorf("line %d: want a string or a list of strings", n.Line)
+		}
+		if n.ShortTag() == "!!null" {
+			return "", fmt.Errorf("line %d: null is no value; leave the key out for a missing key", n.Line)
+		}
+		return n.Value, nil
+	}
+	if n.Kind == yaml.SequenceNode {
+		l := make([]string, len(n.Content))
+		for i, c := range n.Content {
+			s, err := scalar(c)
+			if err != nil {
+				return nil, err
+			}
+			l[i] = s
+		}
+		return l, nil
+	}
+	return scalar(n)
 }
 
 // RunTestFile runs the tests of one file.
@@ -154,20 +235,13 @@ func runPolicyTest(t *PolicyTest, pols map[string]json.RawMessage, now time.Time
 		return "", nil, fmt.Errorf("no policies named %v in this file", missing)
 	}
 	if t.Context != nil {
-		sr.Context = map[string]json.RawMessage{}
-		for k, v := range t.Context {
-			var raw []byte
-			switch x := v.(type) {
-			case []any:
-				ss := make([]string, len(x))
-				for i, e := range x {
-					ss[i] = fmt.Sprint(e)
-				}
-				raw, _ = json.Marshal(ss)
-			default:
-				raw, _ = json.Marshal(fmt.Sprint(x))
+		sr.Context = SimContext{}
+		for k, n := range t.Context {
+			v, err := contextText(&n)
+			if err != nil {
+				return "", nil, fmt.Errorf("context key %q: %w", k, err)
 			}
-			sr.Context[k] = raw
+			sr.Context[k], _ = json.Marshal(v)
 		}
 	}
 	raw, _ := json.Marshal(sr)

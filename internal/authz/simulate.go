@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/policy"
@@ -15,18 +18,67 @@ import (
 // SimRequest is the request document of "ztgate policy simulate" and of
 // policy tests: a request and the policies to decide it with, inline.
 type SimRequest struct {
-	Principal          string                     `json:"principal"`
-	Action             string                     `json:"action"`
-	Resource           string                     `json:"resource"`
-	ResourceAccount    string                     `json:"resourceAccount,omitempty"`
-	Context            map[string]json.RawMessage `json:"context,omitempty"`
-	IdentityPolicies   []json.RawMessage          `json:"identityPolicies,omitempty"`
-	ResourcePolicy     json.RawMessage            `json:"resourcePolicy,omitempty"`
-	PermissionBoundary json.RawMessage            `json:"permissionsBoundary,omitempty"`
-	SessionPolicy      json.RawMessage            `json:"sessionPolicy,omitempty"`
-	Guardrails         [][]json.RawMessage        `json:"guardrails,omitempty"`
-	ResourceGuardrails [][]json.RawMessage        `json:"resourceGuardrails,omitempty"`
-	EndpointPolicies   []json.RawMessage          `json:"endpointPolicies,omitempty"`
+	Principal          string              `json:"principal"`
+	Action             string              `json:"action"`
+	Resource           string              `json:"resource"`
+	ResourceAccount    string              `json:"resourceAccount,omitempty"`
+	Context            SimContext          `json:"context,omitempty"`
+	IdentityPolicies   []json.RawMessage   `json:"identityPolicies,omitempty"`
+	ResourcePolicy     json.RawMessage     `json:"resourcePolicy,omitempty"`
+	PermissionBoundary json.RawMessage     `json:"permissionsBoundary,omitempty"`
+	SessionPolicy      json.RawMessage     `json:"sessionPolicy,omitempty"`
+	Guardrails         [][]json.RawMessage `json:"guardrails,omitempty"`
+	ResourceGuardrails [][]json.RawMessage `json:"resourceGuardrails,omitempty"`
+	EndpointPolicies   []json.RawMessage   `json:"endpointPolicies,omitempty"`
+}
+
+// SimContext is the context of a request document: condition keys and
+// their values, a string or a list of strings each. Keys compare without
+// regard to case, as in policies, so two keys that differ only in case
+// (or a key given twice) are refused rather than one of them silently
+// winning; so is null, which would read as a value.
+type SimContext map[string]json.RawMessage
+
+// UnmarshalJSON decodes the context object, refusing duplicate keys.
+func (c *SimContext) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*c = nil
+		return nil
+	}
+	if tok != json.Delim('{') {
+		return errors.New(`"context" must be an object`)
+	}
+	out := SimContext{}
+	seen := map[string]string{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		k := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return err
+		}
+		if prev, ok := seen[strings.ToLower(k)]; ok {
+			if prev == k {
+				return fmt.Errorf("context key %q is given twice", k)
+			}
+			return fmt.Errorf("context keys %q and %q differ only in case, and keys compare without regard to case", prev, k)
+		}
+		seen[strings.ToLower(k)] = k
+		if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+			return fmt.Errorf("context key %q: null is no value; leave the key out for a missing key", k)
+		}
+		out[k] = raw
+	}
+	*c = out
+	return nil
 }
 
 // SimResult is the answer of "ztgate policy simulate".
@@ -77,13 +129,16 @@ func ParseSimRequest(data []byte) (*SimRequest, error) {
 
 // present reports whether an optional policy was given.
 func present(raw json.RawMessage) bool {
-	t := bytes.TrimSpace(raw)
-	return len(t) > 0 && !bytes.Equal(t, []byte("null")) && !bytes.Equal(t, []byte("{}"))
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err == nil && len(m) == 0 {
+		return false // null, {} or { }
+	}
+	return len(bytes.TrimSpace(raw)) > 0
 }
 
 // compileAs validates and compiles one inline policy.
 func compileAs(name string, raw json.RawMessage, kind policy.Kind) (*Policy, error) {
-	doc, errs := policy.Check(raw, kind)
+	doc, errs := policy.CheckEvaluable(raw, kind)
 	if len(errs) > 0 {
 		return nil, invalid("%s: %v", name, errs[0])
 	}
@@ -153,7 +208,8 @@ func (sr *SimRequest) Build(now time.Time) (*Request, *Policies, error) {
 		ps.ResourceGuardrails = append(ps.ResourceGuardrails, s)
 	}
 	ctx := &Context{}
-	for k, raw := range sr.Context {
+	for _, k := range slices.Sorted(maps.Keys(sr.Context)) {
+		raw := sr.Context[k]
 		var s string
 		if json.Unmarshal(raw, &s) == nil {
 			ctx.SetString(k, s)

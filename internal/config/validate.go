@@ -469,7 +469,7 @@ func (ch *checker) resourcePolicy(path, doc string) {
 		ch.errorf(path, "%s", reason)
 		return
 	}
-	if _, errs := policy.Check([]byte(doc), policy.Resource); len(errs) > 0 {
+	if _, errs := policy.CheckEvaluable([]byte(doc), policy.Resource); len(errs) > 0 {
 		for _, e := range errs {
 			ch.errorf(path, "%s", e.Error())
 		}

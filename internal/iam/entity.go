@@ -169,13 +169,19 @@ func mergeTags(old, tags []Tag) []Tag {
 	return out
 }
 
+// maxDocumentText bounds a policy document's text, white space included,
+// as AWS's API bounds the PolicyDocument parameter.
+const maxDocumentText = 131072
+
 // CheckPolicy parses and validates a policy document for its use, with
-// AWS's wording in the error.
+// AWS's wording in the error. Its size is counted as AWS counts it,
+// without the white space between tokens; a value ztgate cannot evaluate
+// is refused (policy.Evaluable).
 func CheckPolicy(doc string, kind policy.Kind, max int) error {
-	if len(doc) > max {
+	if len(doc) > maxDocumentText || policy.Size([]byte(doc)) > max {
 		return fmt.Errorf("%w: Cannot exceed quota for PolicySize: %d", ErrLimitExceeded, max)
 	}
-	if _, errs := policy.Check([]byte(doc), kind); len(errs) > 0 {
+	if _, errs := policy.CheckEvaluable([]byte(doc), kind); len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrMalformedPolicy, errs[0].Error())
 	}
 	return nil

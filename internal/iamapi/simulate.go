@@ -47,7 +47,7 @@ type simSource struct {
 // add compiles one policy into a layer. A document from the request that
 // does not validate is refused; a stored one is replaced by a deny-all.
 func (s *simulation) add(layer *[]*authz.Policy, name, id, typ, text string, kind policy.Kind, input bool) error {
-	doc, errs := policy.Check([]byte(text), kind)
+	doc, errs := policy.CheckEvaluable([]byte(text), kind)
 	var p *authz.Policy
 	var err error
 	if len(errs) > 0 {

@@ -125,11 +125,31 @@ func principalValueOK(typ, s string) bool {
 	return s != ""
 }
 
+// principalARN reports whether s is an ARN that can name a principal: an
+// account's root, a user or a role (with a path or not), an assumed-role
+// session or a federated user. A group, a policy or an instance profile
+// cannot be a principal, as in AWS.
 func principalARN(s string) bool {
 	p := strings.SplitN(s, ":", 6)
-	return len(p) == 6 && p[0] == "arn" && partitions[p[1]] &&
-		(p[2] == "iam" || p[2] == "sts") && p[3] == "" && isAccountID(p[4]) &&
-		p[5] != "" && !strings.ContainsAny(s, "*?")
+	if len(p) != 6 || p[0] != "arn" || !partitions[p[1]] || p[3] != "" || !isAccountID(p[4]) || strings.ContainsAny(s, "*?") {
+		return false
+	}
+	res := p[5]
+	named := func(prefix string) bool {
+		rest, ok := strings.CutPrefix(res, prefix)
+		return ok && rest != "" && !strings.HasSuffix(rest, "/")
+	}
+	switch p[2] {
+	case "iam":
+		return res == "root" || named("user/") || named("role/")
+	case "sts":
+		if rest, ok := strings.CutPrefix(res, "assumed-role/"); ok {
+			role, session, ok := strings.Cut(rest, "/")
+			return ok && role != "" && session != "" && !strings.Contains(session, "/")
+		}
+		return named("federated-user/")
+	}
+	return false
 }
 
 func isAccountID(s string) bool {

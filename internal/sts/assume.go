@@ -140,7 +140,7 @@ func parseRoleRequest(p awsquery.Params) (roleRequest, *sigv4.Error) {
 			}
 			return rr, e
 		}
-		if _, errs := policy.Check([]byte(rr.policy), policy.Session); len(errs) > 0 {
+		if _, errs := policy.CheckEvaluable([]byte(rr.policy), policy.Session); len(errs) > 0 {
 			return rr, &sigv4.Error{Code: "MalformedPolicyDocument", Message: errs[0].Error(), HTTPStatus: http.StatusBadRequest}
 		}
 	}

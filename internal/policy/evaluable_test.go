@@ -1,0 +1,117 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestEvaluable: documents AWS accepts (Check passes them) with a value
+// ztgate cannot evaluate are reported by CheckEvaluable, where the value
+// is written.
+func TestEvaluable(t *testing.T) {
+	const head = `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "http:GET", `
+	cases := []struct{ name, tail, want string }{
+		{"no values", `"Resource": "*", "Condition": {"StringEquals": {"zt:X": []}}}]}`, `has no values`},
+		{"date", `"Resource": "*", "Condition": {"DateGreaterThan": {"aws:CurrentTime": "01T"}}}]}`, `not a date`},
+		{"number", `"Resource": "*", "Condition": {"NumericLessThan": {"zt:RiskScore": "forty"}}}]}`, `not a number`},
+		{"bool", `"Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}]}`, `true or false`},
+		{"null", `"Resource": "*", "Condition": {"Null": {"zt:X": "yes"}}}]}`, `"yes"`},
+		{"cidr", `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "10.0.0.0/33"]}}}]}`, `10.0.0.0/33`},
+		{"base64", `"Resource": "*", "Condition": {"BinaryEquals": {"zt:X": "%%%"}}}]}`, `base64`},
+		{"empty variable", `"Resource": "arn:zt:gateway::111122223333:route/${}"}]}`, `variable`},
+		{"default in double quotes", `"Resource": "arn:zt:gateway::111122223333:route/${aws:username, \"g\"}"}]}`, `variable`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := head + tc.tail
+			if _, errs := Check([]byte(doc), Identity); len(errs) > 0 {
+				t.Fatalf("Check: %v (the case needs a document AWS accepts)", errs)
+			}
+			_, errs := CheckEvaluable([]byte(doc), Identity)
+			if len(errs) != 1 {
+				t.Fatalf("CheckEvaluable: %v, want one problem", errs)
+			}
+			e := errs[0]
+			if e.Msg != MsgUnevaluable || !strings.Contains(e.Detail, tc.want) {
+				t.Errorf("got %q (%q), want %q mentioning %q", e.Msg, e.Detail, MsgUnevaluable, tc.want)
+			}
+			if e.Pos.Line != 1 || e.Pos.Col <= len(head) {
+				t.Errorf("at %v, want a position in the statement's tail", e.Pos)
+			}
+		})
+	}
+	// Where the cause is one of several values, the position is that value's.
+	doc := "{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", \"Action\": \"http:GET\", \"Resource\": \"*\",\n" +
+		"  \"Condition\": {\"IpAddress\": {\"aws:SourceIp\": [\n    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"]}}}}"
+	if _, errs := CheckEvaluable([]byte(doc), Identity); len(errs) != 1 || errs[0].Pos.Line != 4 || errs[0].Pos.Col != 5 {
+		t.Errorf("problems %v, want one at 4:5", errs)
+	}
+	// Policy version 2008-10-17 reads "${}" as text.
+	old := `{"Version": "2008-10-17", "Statement": {"Effect": "Allow", "Action": "http:GET", "Resource": "arn:zt:gateway::111122223333:route/${}"}}`
+	d, errs := parse([]byte(old))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if errs := Evaluable(d); len(errs) > 0 {
+		t.Errorf("2008-10-17: %v", errs)
+	}
+	ok := head + `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Null": {"zt:X": "false"}}}]}`
+	if _, errs := CheckEvaluable([]byte(ok), Identity); len(errs) > 0 {
+		t.Errorf("a sound document: %v", errs)
+	}
+}
+
+func TestSize(t *testing.T) {
+	cases := []struct {
+		doc  string
+		want int
+	}{
+		{`{"a":"b"}`, 9},
+		{"{\n  \"a\" : \"b\"\n}\n", 9},
+		{`{"a":"b c"}`, 11},            // white space in a string counts
+		{`{"a":"b\" c", "d" : 1}`, 19}, // an escaped quote does not end the string
+		{`{"a":"b\\", "c" : 1}`, 17},   // an escaped backslash does not escape the quote
+	}
+	for _, tc := range cases {
+		if got := Size([]byte(tc.doc)); got != tc.want {
+			t.Errorf("Size(%q) = %d, want %d", tc.doc, got, tc.want)
+		}
+	}
+}
+
+// TestPrincipalARNs: only what can be a principal is accepted in a
+// Principal element: AWS refuses the rest with "Invalid principal in
+// policy".
+func TestPrincipalARNs(t *testing.T) {
+	doc := func(p string) []byte {
+		return []byte(`{"Version": "2012-10-17", "Statement": {"Effect": "Allow", "Principal": {"AWS": "` + p + `"}, "Action": "http:GET", "Resource": "*"}}`)
+	}
+	for p, ok := range map[string]bool{
+		"arn:zt:iam::111122223333:root":                        true,
+		"arn:zt:iam::111122223333:user/alice":                  true,
+		"arn:zt:iam::111122223333:user/division/alice":         true,
+		"arn:zt:iam::111122223333:role/deployer":               true,
+		"arn:zt:sts::111122223333:assumed-role/deployer/ci-42": true,
+		"arn:zt:sts::111122223333:federated-user/bob":          true,
+		"111122223333":                                         true,
+		"arn:zt:iam::111122223333:group/admins":                false,
+		"arn:zt:iam::111122223333:policy/p":                    false,
+		"arn:zt:iam::111122223333:instance-profile/web":        false,
+		"arn:zt:iam::111122223333:user/":                       false,
+		"arn:zt:iam::111122223333:role/":                       false,
+		"arn:zt:sts::111122223333:assumed-role/deployer":       false,
+		"arn:zt:sts::111122223333:assumed-role/deployer/":      false,
+		"arn:zt:sts::111122223333:assumed-role/deployer/ci/42": false,
+		"arn:zt:iam::111122223333:user/ali*":                   false,
+		"arn:zt:sts::111122223333:role/deployer":               false,
+		"arn:zt:iam::11112222333:user/alice":                   false,
+	} {
+		_, errs := Check(doc(p), Resource)
+		if got := len(errs) == 0; got != ok {
+			t.Errorf("%s: accepted %v, want %v (%v)", p, got, ok, errs)
+		}
+		if !ok && len(errs) > 0 && !strings.HasPrefix(errs[0].Msg, "Invalid principal in policy") {
+			t.Errorf("%s: %v", p, errs)
+		}
+	}
+}
