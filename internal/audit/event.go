@@ -183,10 +183,17 @@ type IssuedEvent struct {
 	Matched    []Statement
 	Parameters map[string]any
 	Response   map[string]any
+	// Code and Message are set when the issuance was refused or failed:
+	// the record's decision is then implicitDeny, nothing issued.
+	Code, Message string
 }
 
 // Record builds the record.
 func (e IssuedEvent) Record() *Record {
+	decision := Allowed
+	if e.Code != "" {
+		decision = ImplicitDeny
+	}
 	r := &Record{
 		EventSource:       e.Source,
 		EventName:         e.Name,
@@ -195,7 +202,9 @@ func (e IssuedEvent) Record() *Record {
 		Resources:         slices.Clone(e.Resources),
 		RequestParameters: e.Parameters,
 		ResponseElements:  e.Response,
-		ZTGate:            &ZTGate{Category: CategoryIssued, Decision: Allowed, Matched: slices.Clone(e.Matched)},
+		ErrorCode:         e.Code,
+		ErrorMessage:      e.Message,
+		ZTGate:            &ZTGate{Category: CategoryIssued, Decision: decision, Matched: slices.Clone(e.Matched)},
 	}
 	e.Actor.fill(r)
 	return r

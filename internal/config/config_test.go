@@ -738,3 +738,19 @@ func TestSecretsRedacted(t *testing.T) {
 		}
 	}
 }
+
+// TestCertTTLFollowsMaxTTL: a file that lowers ca.max_ttl below the
+// device certificates' default lifetime, without naming
+// devices.cert_ttl, gets the cap; naming a longer one is an error.
+func TestCertTTLFollowsMaxTTL(t *testing.T) {
+	c, err := Parse("c.yaml", []byte("ca:\n  max_ttl: 24h\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Devices.CertTTL.D(); got != 24*time.Hour {
+		t.Errorf("devices.cert_ttl %s, want 24h", got)
+	}
+	if _, err := Parse("c.yaml", []byte("ca:\n  max_ttl: 24h\ndevices:\n  cert_ttl: 720h\n")); err == nil || !strings.Contains(err.Error(), "c.yaml:4:13: devices.cert_ttl") {
+		t.Errorf("a named cert_ttl over max_ttl: %v", err)
+	}
+}

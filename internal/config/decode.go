@@ -55,6 +55,12 @@ func Parse(name string, data []byte) (*Config, error) {
 		d.budget = countNodes(root) + maxAliasWork
 		d.decode(root, reflect.ValueOf(c).Elem(), "", false)
 	}
+	// A default bounded by another key yields to it: device certificates
+	// live at most ca.max_ttl, and a file that lowers the cap without
+	// naming devices.cert_ttl means the cap.
+	if _, set := d.pos["devices.cert_ttl"]; !set && c.Devices.CertTTL.D() > c.CA.MaxTTL.D() {
+		c.Devices.CertTTL = Duration(max(time.Hour, c.CA.MaxTTL.D()))
+	}
 	ch := &checker{file: name, pos: d.pos, skip: d.failed}
 	ch.check(c)
 	if err := finish(append(d.errs, ch.errs...)); err != nil {

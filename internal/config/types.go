@@ -25,7 +25,7 @@ type Config struct {
 
 // Devices configures the device registry.
 type Devices struct {
-	CertTTL       Duration `yaml:"cert_ttl" default:"720h" doc:"Lifetime of device certificates (at most ca.max_ttl). From 1h to 8760h."`
+	CertTTL       Duration `yaml:"cert_ttl" default:"720h" doc:"Lifetime of device certificates, at most ca.max_ttl: left out, the smaller of 720h and ca.max_ttl. From 1h to 8760h."`
 	TokenTTL      Duration `yaml:"token_ttl" default:"24h" doc:"Lifetime of an enrollment token when its creation names none. From 1m to 720h."`
 	MaxPostureAge Duration `yaml:"max_posture_age" default:"1h" doc:"A device whose last signed posture report is older than this is not compliant (zt:DeviceCompliant false). From 1m to 720h."`
 }
@@ -33,7 +33,7 @@ type Devices struct {
 // CA configures the certificate authority.
 type CA struct {
 	TrustDomain string   `yaml:"trust_domain" default:"ztgate.local" doc:"The SPIFFE trust domain: workloads are spiffe://TRUST_DOMAIN/PATH. Lowercase letters, digits, dots, hyphens and underscores. Fixed once the CA exists: changing it later is refused at start."`
-	SVIDTTL     Duration `yaml:"svid_ttl" default:"1h" doc:"Default lifetime of X.509-SVIDs and JWT-SVIDs; agents renew them at half-life. From 1m to max_ttl."`
+	SVIDTTL     Duration `yaml:"svid_ttl" default:"1h" doc:"Default lifetime of X.509-SVIDs; agents renew them at half-life. (A JWT-SVID lives 5 minutes unless its request names a lifetime, at most 1h.) From 1m to max_ttl."`
 	MaxTTL      Duration `yaml:"max_ttl" default:"720h" doc:"Longest lifetime the CA gives any leaf certificate, whatever is asked (workloads get svid_ttl unless they ask for more). From 1m to 8760h."`
 	ImportCert  string   `yaml:"import_cert_file" doc:"PEM certificate (and chain) of an existing CA to sign with, instead of generating a root at first start (with import_key_file). Read at first start only."`
 	ImportKey   string   `yaml:"import_key_file" doc:"PEM private key of import_cert_file."`

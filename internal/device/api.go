@@ -67,6 +67,16 @@ func (h *handler) actor(r *http.Request) audit.Actor {
 }
 
 // readBody reads at most limit bytes, refusing a longer body unread.
+// readSecureBody is readBody for the device's own calls, which must
+// arrive over TLS: directly, or through a trusted proxy that says so
+// (X-Forwarded-Proto: https).
+func readSecureBody(r *http.Request, limit int64) ([]byte, error) {
+	if !peer.FromRequest(r).Secure {
+		return nil, ErrPlainHTTP
+	}
+	return readBody(r, limit)
+}
+
 func readBody(r *http.Request, limit int64) ([]byte, error) {
 	if r.ContentLength > limit {
 		return nil, fmt.Errorf("%w: body of %d bytes exceeds the %d-byte limit", ErrTooLarge, r.ContentLength, limit)
@@ -199,7 +209,7 @@ func (h *handler) enroll(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) enrollBody(r *http.Request, from string) (*Enrollment, error) {
-	body, err := readBody(r, MaxEnrollSize)
+	body, err := readSecureBody(r, MaxEnrollSize)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +233,7 @@ func (h *handler) posture(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := h.actor(r)
-	body, err := readBody(r, MaxReportSize)
+	body, err := readSecureBody(r, MaxReportSize)
 	var (
 		acc     *Accepted
 		claimed string
@@ -263,7 +273,7 @@ func (h *handler) renew(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a := h.actor(r)
-	body, err := readBody(r, MaxRenewalSize)
+	body, err := readSecureBody(r, MaxRenewalSize)
 	var (
 		ren     *Renewal
 		claimed string

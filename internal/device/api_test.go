@@ -15,6 +15,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,9 +28,19 @@ import (
 // server serves n's device API, auditing into mem.
 func (n *node) server(t *testing.T, mem *audit.Memory) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(HandlerConfig{Registry: n.reg, Audit: mem}))
+	srv := httptest.NewTLSServer(NewHandler(HandlerConfig{Registry: n.reg, Audit: mem}))
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+// caFile writes the test server's certificate to a file, for --ca-file.
+func caFile(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // noSecrets fails when an audit record holds a secret.
@@ -75,7 +87,7 @@ func TestHandlerFlow(t *testing.T) {
 	}
 
 	n.clock.Advance(time.Second)
-	jws, err := SignReportAt(goodReport(), key, chain, n.clock.Now())
+	jws, err := SignReportAt(n.report(), key, chain, n.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +130,43 @@ func postRaw(t *testing.T, srv *httptest.Server, path, method string, body []byt
 	var e errorBody
 	json.Unmarshal(b, &e)
 	return resp.StatusCode, e, string(b)
+}
+
+// TestPlainHTTPRefused: enrollments, posture reports and renewals that do
+// not arrive over TLS are refused unread and audited: an enrollment token
+// is a bearer secret. The command refuses an http:// server too.
+func TestPlainHTTPRefused(t *testing.T) {
+	n := newEnv(t)
+	mem := &audit.Memory{Clock: n.clock.Now}
+	plain := httptest.NewServer(NewHandler(HandlerConfig{Registry: n.reg, Audit: mem}))
+	t.Cleanup(plain.Close)
+	tok, _ := n.token(t)
+	csr := base64.StdEncoding.EncodeToString(newCSR(t, newP256(t)))
+	body := []byte(`{"token":"` + tok + `","csr":"` + csr + `"}`)
+	for _, path := range []string{EnrollPath, PosturePath, RenewPath} {
+		status, e, raw := postRaw(t, plain, path, "POST", body)
+		if status != http.StatusForbidden || e.Code != "TLSRequired" {
+			t.Errorf("%s over plain HTTP: %d %s", path, status, raw)
+		}
+	}
+	recs := mem.Records()
+	if len(recs) != 3 {
+		t.Fatalf("%d audit records, want 3", len(recs))
+	}
+	for _, r := range recs {
+		if r.ErrorCode != "TLSRequired" {
+			t.Errorf("audit record %s: errorCode %q", r.EventName, r.ErrorCode)
+		}
+	}
+	noSecrets(t, mem, tok)
+	// The token was never read: it still enrolls, over TLS.
+	srv := n.server(t, mem)
+	if _, _, err := Enroll(context.Background(), srv.URL, srv.Client(), tok, newP256(t)); err != nil {
+		t.Fatalf("enrolling over TLS after the refusal: %v", err)
+	}
+	if _, err := runCommand(t, tok+"\n", "enroll", "--server", plain.URL, "--token", "-", "--out", filepath.Join(t.TempDir(), "d")); err == nil || !strings.Contains(err.Error(), "https") {
+		t.Errorf("enroll --server http://: %v", err)
+	}
 }
 
 // TestHandlerRefusals: what a refused client is told, and what the audit
@@ -357,12 +406,12 @@ func TestHandlerForgeriesAudited(t *testing.T) {
 	}
 	n.clock.Advance(time.Minute)
 	now := n.clock.Now()
-	accepted := n.signed(t, goodReport(), key, e.Chain)
+	accepted := n.signed(t, n.report(), key, e.Chain)
 	if _, err := n.reg.AcceptReport(context.Background(), accepted); err != nil {
 		t.Fatal(err)
 	}
 	at := func(d time.Duration) []byte {
-		jws, err := SignReportAt(goodReport(), key, e.Chain, now.Add(d))
+		jws, err := SignReportAt(n.report(), key, e.Chain, now.Add(d))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -388,9 +437,9 @@ func TestHandlerForgeriesAudited(t *testing.T) {
 		code    string
 		claimed string
 	}{
-		"wrong key":        {PosturePath, signWith(t, goodReport(), newP256(t), e.Chain, now.Add(time.Second)), "InvalidSignature", e.Device.ID},
+		"wrong key":        {PosturePath, signWith(t, n.report(), newP256(t), e.Chain, now.Add(time.Second)), "InvalidSignature", e.Device.ID},
 		"tampered payload": {PosturePath, tamper(t, at(time.Second), func(m map[string]any) { m["firewall_enabled"] = true }), "InvalidSignature", e.Device.ID},
-		"revoked device":   {PosturePath, signWith(t, goodReport(), goneKey, gone.Chain, now.Add(time.Second)), "DeviceRevoked", gone.Device.ID},
+		"revoked device":   {PosturePath, signWith(t, n.report(), goneKey, gone.Chain, now.Add(time.Second)), "DeviceRevoked", gone.Device.ID},
 		"stale":            {PosturePath, at(-10 * time.Minute), "ReportExpired", e.Device.ID},
 		"future":           {PosturePath, at(10 * time.Minute), "ReportNotYetValid", e.Device.ID},
 		"replayed":         {PosturePath, accepted, "ReplayedReport", e.Device.ID},

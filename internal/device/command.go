@@ -87,8 +87,13 @@ func httpClient(caFile string) (*http.Client, error) {
 
 func checkServerURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return fmt.Errorf("--server %q: want http(s)://HOST[:PORT]", s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("--server %q: want https://HOST[:PORT]", s)
+	}
+	if u.Scheme != "https" {
+		// The enrollment token is a bearer secret, and the node accepts
+		// device calls over TLS only.
+		return fmt.Errorf("--server %q: the scheme must be https", s)
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func TestEnrollAndPostureCommands(t *testing.T) {
 	tok, _ := n.token(t)
 	dir := filepath.Join(t.TempDir(), "device")
 
-	out, err := runCommand(t, tok+"\n", "enroll", "--server", srv.URL, "--token", "-", "--out", dir)
+	out, err := runCommand(t, tok+"\n", "enroll", "--server", srv.URL, "--ca-file", caFile(t, srv), "--token", "-", "--out", dir)
 	if err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
@@ -73,16 +73,16 @@ func TestEnrollAndPostureCommands(t *testing.T) {
 
 	// Enrolling over an enrolled device needs --force; the token is
 	// spent anyway.
-	if _, err := runCommand(t, "", "enroll", "--server", srv.URL, "--token", tok, "--out", dir); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, err := runCommand(t, "", "enroll", "--server", srv.URL, "--ca-file", caFile(t, srv), "--token", tok, "--out", dir); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("enroll over an enrolled device: %v", err)
 	}
 	t.Setenv(EnvToken, tok)
-	_, err = runCommand(t, "", "enroll", "--server", srv.URL, "--out", dir, "--force")
+	_, err = runCommand(t, "", "enroll", "--server", srv.URL, "--ca-file", caFile(t, srv), "--out", dir, "--force")
 	if err == nil || !strings.Contains(err.Error(), "enrollment token already used or unknown") {
 		t.Errorf("enroll with a used token: %v", err)
 	}
 
-	out, err = runCommand(t, "", "posture", "--dir", dir)
+	out, err = runCommand(t, "", "posture", "--dir", dir, "--ca-file", caFile(t, srv))
 	if err != nil {
 		t.Fatalf("posture: %v\n%s", err, out)
 	}

@@ -71,7 +71,7 @@ func TestContextKeys(t *testing.T) {
 	})
 
 	n.clock.Advance(time.Minute)
-	rep := goodReport()
+	rep := n.report()
 	rep.FirewallEnabled = false
 	rep.OS, rep.OSVersion = PlatformLinux, "24.04"
 	if _, err := n.reg.AcceptReport(ctx, n.signed(t, rep, key, e.Chain)); err != nil {
@@ -156,7 +156,7 @@ func TestCompliance(t *testing.T) {
 	if compliant() || decide() != authz.ImplicitDeny {
 		t.Fatal("a device that never reported is compliant")
 	}
-	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain)); err != nil {
+	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain)); err != nil {
 		t.Fatal(err)
 	}
 	if !compliant() || decide() != authz.Allowed {
@@ -174,7 +174,7 @@ func TestCompliance(t *testing.T) {
 	if g := got[keys.DevicePostureAge]; !slices.Equal(g, []string{"1801"}) {
 		t.Errorf("posture age %q", g)
 	}
-	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain)); err != nil {
+	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain)); err != nil {
 		t.Fatal(err)
 	}
 	if !compliant() || decide() != authz.Allowed {
@@ -188,7 +188,7 @@ func TestContextAllocs(t *testing.T) {
 	n := newEnv(t)
 	e, key := n.enroll(t)
 	n.clock.Advance(time.Second)
-	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain)); err != nil {
+	if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain)); err != nil {
 		t.Fatal(err)
 	}
 	now := n.clock.Now().Add(time.Hour)
@@ -208,7 +208,7 @@ func BenchmarkContext(b *testing.B) {
 	n := newEnv(b)
 	e, key := n.enroll(b)
 	n.clock.Advance(time.Second)
-	if _, err := n.reg.AcceptReport(context.Background(), n.signed(b, goodReport(), key, e.Chain)); err != nil {
+	if _, err := n.reg.AcceptReport(context.Background(), n.signed(b, n.report(), key, e.Chain)); err != nil {
 		b.Fatal(err)
 	}
 	now := n.clock.Now().Add(time.Minute)

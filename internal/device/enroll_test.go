@@ -121,7 +121,7 @@ func TestEnrollKeyTypes(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			e := n.enrollKey(t, key)
 			n.clock.Advance(time.Second)
-			jws := n.signed(t, goodReport(), key, e.Chain)
+			jws := n.signed(t, n.report(), key, e.Chain)
 			j, err := parseCompact(jws, reportJWS)
 			if err != nil || j.header.Alg != name {
 				t.Fatalf("alg %q, %v", j.header.Alg, err)

@@ -25,6 +25,10 @@ var (
 	// wraps the pki error that says why.
 	ErrCSR = errors.New("device: certificate request refused")
 
+	// ErrPlainHTTP: an enrollment, report or renewal that did not arrive
+	// over TLS (directly, or through a trusted proxy that says so):
+	// refused unread, since an enrollment token is a bearer secret.
+	ErrPlainHTTP = errors.New("device: not over TLS")
 	// ErrTooLarge: an input longer than its limit, refused unread.
 	ErrTooLarge = errors.New("device: input too large")
 	// ErrMalformed: a posture report, renewal or request that does not

@@ -31,7 +31,7 @@ func checkOneOf(t *testing.T, err error, allowed ...error) {
 func FuzzParseReport(f *testing.F) {
 	n := newEnv(f)
 	e, key := n.enroll(f)
-	good := n.signed(f, goodReport(), key, e.Chain)
+	good := n.signed(f, n.report(), key, e.Chain)
 	f.Add(good)
 	f.Add(tamper(f, good, func(m map[string]any) { m["os"] = "windows" }))
 	f.Add(withHeader(f, good, `{"alg":"ES256","typ":"`+ReportType+`","kid":"`+e.Device.ID+`"}`))
@@ -82,9 +82,9 @@ func FuzzParseReport(f *testing.F) {
 func FuzzAcceptReport(f *testing.F) {
 	n := newEnv(f)
 	e, key := n.enroll(f)
-	f.Add(n.signed(f, goodReport(), key, e.Chain))
-	f.Add(withHeader(f, n.signed(f, goodReport(), key, e.Chain), `{"alg":"ES256","typ":"`+ReportType+`","kid":"`+e.Device.ID+`"}`))
-	f.Add(append(n.signed(f, goodReport(), key, e.Chain), make([]byte, MaxReportSize)...))
+	f.Add(n.signed(f, n.report(), key, e.Chain))
+	f.Add(withHeader(f, n.signed(f, n.report(), key, e.Chain), `{"alg":"ES256","typ":"`+ReportType+`","kid":"`+e.Device.ID+`"}`))
+	f.Add(append(n.signed(f, n.report(), key, e.Chain), make([]byte, MaxReportSize)...))
 	f.Add([]byte("x.y.z"))
 	f.Fuzz(func(t *testing.T, token []byte) {
 		n.clock.Advance(time.Second) // every report is newer than the last
@@ -178,7 +178,7 @@ func FuzzRenew(f *testing.F) {
 	n.clock.Advance(time.Second)
 	f.Add(renewal(f, key, e.Chain, newCSR(f, key), n.clock.Now()))
 	f.Add(renewal(f, key, e.Chain, []byte("junk"), n.clock.Now()))
-	f.Add(n.signed(f, goodReport(), key, e.Chain))
+	f.Add(n.signed(f, n.report(), key, e.Chain))
 	f.Add([]byte("x.y.z"))
 	f.Fuzz(func(t *testing.T, jws []byte) {
 		n.clock.Advance(time.Second)

@@ -127,6 +127,13 @@ func goodReport() Report {
 	}
 }
 
+// report is goodReport collected 10 seconds before the clock's time.
+func (n *node) report() Report {
+	r := goodReport()
+	r.CollectedAt = n.clock.Now().Add(-10 * time.Second)
+	return r
+}
+
 // signed signs rep with key and chain at the clock's time.
 func (n *node) signed(tb testing.TB, rep Report, key crypto.Signer, chain []*x509.Certificate) []byte {
 	tb.Helper()

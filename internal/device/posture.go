@@ -95,6 +95,13 @@ func (r *Registry) verifyReport(ctx context.Context, j *compactJWS) (*Accepted, 
 	if err := fresh(iat, now); err != nil {
 		return nil, err
 	}
+	// The facts are as fresh as their collection, not their signature:
+	// a report signs what was collected just before, never facts of long
+	// ago or of the future.
+	if d := iat.Sub(report.CollectedAt); d > MaxClockSkew || d < -MaxClockSkew {
+		return nil, fmt.Errorf("%w: collected_at %s is more than %s from the report's iat %s", ErrMalformed,
+			report.CollectedAt.Format(time.RFC3339), MaxClockSkew, iat.Format(time.RFC3339))
+	}
 	if st.posture != nil && !iat.After(st.posture.SignedAt) {
 		return nil, replayed("report", iat, st.posture.SignedAt)
 	}

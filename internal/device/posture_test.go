@@ -21,7 +21,7 @@ func TestAcceptReport(t *testing.T) {
 	e, key := n.enroll(t)
 	id := e.Device.ID
 	n.clock.Advance(30 * time.Second)
-	rep := goodReport()
+	rep := n.report()
 	rep.Notes = []string{"a note"}
 	acc, err := n.reg.AcceptReport(ctx, n.signed(t, rep, key, e.Chain))
 	if err != nil {
@@ -74,7 +74,7 @@ func TestReportRefusals(t *testing.T) {
 	}
 	// A report accepted at T sets the bar for replays.
 	n.clock.Advance(time.Minute)
-	lastReport := n.signed(t, goodReport(), key, e.Chain)
+	lastReport := n.signed(t, n.report(), key, e.Chain)
 	if _, err := n.reg.AcceptReport(ctx, lastReport); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestReportRefusals(t *testing.T) {
 	}
 	claims := func(mod func(map[string]any)) map[string]any {
 		var m map[string]any
-		b, _ := json.Marshal(reportClaims{Sub: id, Iat: now.Add(time.Second).Unix(), Report: goodReport()})
+		b, _ := json.Marshal(reportClaims{Sub: id, Iat: now.Add(time.Second).Unix(), Report: n.report()})
 		json.Unmarshal(b, &m)
 		if mod != nil {
 			mod(m)
@@ -133,37 +133,43 @@ func TestReportRefusals(t *testing.T) {
 		jws  []byte
 		want error
 	}{
-		"oversized":       {append(sign(goodReport(), later), bytes.Repeat([]byte("A"), MaxReportSize)...), ErrTooLarge},
-		"not a jws":       {[]byte("hello"), ErrMalformed},
-		"four parts":      {append(sign(goodReport(), later), ".x"...), ErrMalformed},
-		"bad base64":      {[]byte("!!!.e30.e30"), ErrMalformed},
-		"wrong typ":       {raw(jwsHeader{Typ: "JWT"}, claims(nil)), ErrMalformed},
-		"no chain or kid": {withHeader(t, sign(goodReport(), later), `{"alg":"ES256","typ":"`+ReportType+`"}`), ErrMalformed},
-		"unknown header":  {withHeader(t, sign(goodReport(), later), `{"alg":"ES256","typ":"`+ReportType+`","kid":"`+id+`","jku":"https://evil"}`), ErrMalformed},
-		"alg none":        {withHeader(t, sign(goodReport(), later), `{"alg":"none","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
-		"alg mismatch":    {withHeader(t, sign(goodReport(), later), `{"alg":"ES384","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
-		"hs256":           {withHeader(t, sign(goodReport(), later), `{"alg":"HS256","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
-		"wrong key":       {signWith(t, goodReport(), otherKey, e.Chain, later), ErrSignature},
-		"tampered payload": {tamper(t, sign(goodReport(), later), func(m map[string]any) {
+		"oversized":  {append(sign(n.report(), later), bytes.Repeat([]byte("A"), MaxReportSize)...), ErrTooLarge},
+		"not a jws":  {[]byte("hello"), ErrMalformed},
+		"four parts": {append(sign(n.report(), later), ".x"...), ErrMalformed},
+		"bad base64": {[]byte("!!!.e30.e30"), ErrMalformed},
+		"wrong typ":  {raw(jwsHeader{Typ: "JWT"}, claims(nil)), ErrMalformed},
+		"collected long ago": {raw(jwsHeader{}, claims(func(m map[string]any) {
+			m["collected_at"] = later.Add(-365 * 24 * time.Hour).Format(time.RFC3339)
+		})), ErrMalformed},
+		"collected after signing": {raw(jwsHeader{}, claims(func(m map[string]any) {
+			m["collected_at"] = later.Add(365 * 24 * time.Hour).Format(time.RFC3339)
+		})), ErrMalformed},
+		"no chain or kid": {withHeader(t, sign(n.report(), later), `{"alg":"ES256","typ":"`+ReportType+`"}`), ErrMalformed},
+		"unknown header":  {withHeader(t, sign(n.report(), later), `{"alg":"ES256","typ":"`+ReportType+`","kid":"`+id+`","jku":"https://evil"}`), ErrMalformed},
+		"alg none":        {withHeader(t, sign(n.report(), later), `{"alg":"none","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
+		"alg mismatch":    {withHeader(t, sign(n.report(), later), `{"alg":"ES384","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
+		"hs256":           {withHeader(t, sign(n.report(), later), `{"alg":"HS256","typ":"`+ReportType+`","kid":"`+id+`"}`), ErrSignature},
+		"wrong key":       {signWith(t, n.report(), otherKey, e.Chain, later), ErrSignature},
+		"tampered payload": {tamper(t, sign(n.report(), later), func(m map[string]any) {
 			m["disk_encrypted"] = true
 			m["os_version"] = "99"
 		}), ErrSignature},
-		"stripped signature":     {bytes.Join(bytes.Split(sign(goodReport(), later), []byte("."))[:2], []byte(".")), ErrMalformed},
-		"empty signature":        {append(bytes.Join(bytes.Split(sign(goodReport(), later), []byte("."))[:2], []byte(".")), '.'), ErrSignature},
-		"foreign ca":             {signWith(t, goodReport(), fkey, fe.Chain, later), ErrCertificate},
+		"stripped signature":     {bytes.Join(bytes.Split(sign(n.report(), later), []byte("."))[:2], []byte(".")), ErrMalformed},
+		"empty signature":        {append(bytes.Join(bytes.Split(sign(n.report(), later), []byte("."))[:2], []byte(".")), '.'), ErrSignature},
+		"foreign ca":             {signWith(t, n.report(), fkey, fe.Chain, later), ErrCertificate},
 		"workload certificate":   {raw(jwsHeader{X5c: x5c(workload)}, claims(nil)), ErrCertificate},
-		"certificate not issued": {signWith(t, goodReport(), imposterKey, imposter, later), ErrCertificate},
+		"certificate not issued": {signWith(t, n.report(), imposterKey, imposter, later), ErrCertificate},
 		"kid of another device":  {raw(jwsHeader{Kid: other.Device.ID, X5c: x5c(e.Chain)}, claims(nil)), ErrMalformed},
 		"sub of another device": {raw(jwsHeader{}, claims(func(m map[string]any) {
 			m["sub"] = other.Device.ID
 		})), ErrMalformed},
-		"revoked device":   {signWith(t, goodReport(), revokedKey, revokedDev.Chain, later), ErrRevoked},
+		"revoked device":   {signWith(t, n.report(), revokedKey, revokedDev.Chain, later), ErrRevoked},
 		"revoked by kid":   {rawWith(t, revokedKey, jwsHeader{Typ: ReportType, Kid: revokedDev.Device.ID}, claims(func(m map[string]any) { m["sub"] = revokedDev.Device.ID })), ErrRevoked},
 		"unknown kid":      {raw(jwsHeader{Kid: "dev-aaaaaaaaaaaaaaaa"}, claims(nil)), ErrUnknownDevice},
-		"stale":            {sign(goodReport(), now.Add(-MaxClockSkew-time.Second)), ErrStale},
-		"future":           {sign(goodReport(), now.Add(MaxClockSkew+time.Second)), ErrFuture},
+		"stale":            {sign(n.report(), now.Add(-MaxClockSkew-time.Second)), ErrStale},
+		"future":           {sign(n.report(), now.Add(MaxClockSkew+time.Second)), ErrFuture},
 		"replayed":         {lastReport, ErrReplay},
-		"older than last":  {sign(goodReport(), now.Add(-time.Second)), ErrReplay},
+		"older than last":  {sign(n.report(), now.Add(-time.Second)), ErrReplay},
 		"missing fact":     {raw(jwsHeader{}, claims(func(m map[string]any) { delete(m, "screen_lock") })), ErrMalformed},
 		"fact not a bool":  {raw(jwsHeader{}, claims(func(m map[string]any) { m["firewall_enabled"] = "yes" })), ErrMalformed},
 		"unknown platform": {raw(jwsHeader{}, claims(func(m map[string]any) { m["os"] = "Linux" })), ErrMalformed},
@@ -192,7 +198,7 @@ func TestReportRace(t *testing.T) {
 	n := newEnv(t)
 	e, key := n.enroll(t)
 	n.clock.Advance(time.Second)
-	jws := n.signed(t, goodReport(), key, e.Chain)
+	jws := n.signed(t, n.report(), key, e.Chain)
 	// A second registry on the same store, as another node, which knows
 	// of no report yet.
 	other, err := Open(context.Background(), Config{Store: n.st, CA: n.ca, Clock: n.clock.Now, MaxCertTTL: caMaxTTL})
@@ -218,7 +224,7 @@ func TestReportUnknownDeviceRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.clock.Advance(time.Second)
-	_, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain))
+	_, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain))
 	checkErr(t, err, ErrUnknownDevice)
 }
 
@@ -228,7 +234,7 @@ func TestReportExpiredCertificate(t *testing.T) {
 	n := newEnv(t)
 	e, key := n.enroll(t)
 	n.clock.Advance(DefaultCertTTL + time.Second)
-	_, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain))
+	_, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain))
 	checkErr(t, err, ErrCertificate)
 	if !strings.Contains(err.Error(), pki.ErrValidity.Error()) {
 		t.Errorf("err %v does not say why", err)

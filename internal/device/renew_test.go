@@ -49,10 +49,10 @@ func renewalClaimsOf(id string, at time.Time, csr []byte, mod func(map[string]an
 
 // renewHTTP posts a renewal request to srv and returns the new chain or
 // the refusal.
-func renewHTTP(t *testing.T, srv string, jws []byte) ([]*x509.Certificate, *renewAnswer, error) {
+func renewHTTP(t *testing.T, srv *httptest.Server, jws []byte) ([]*x509.Certificate, *renewAnswer, error) {
 	t.Helper()
 	var ans renewAnswer
-	if err := post(context.Background(), nil, srv, RenewPath, "application/jose", jws, &ans); err != nil {
+	if err := post(context.Background(), srv.Client(), srv.URL, RenewPath, "application/jose", jws, &ans); err != nil {
 		return nil, nil, err
 	}
 	chain, err := parseChainPEM([]byte(ans.CertificateChainPEM))
@@ -140,15 +140,15 @@ func TestRenewFlow(t *testing.T) {
 		t.Fatalf("the old certificate no longer verifies: %v", err)
 	}
 	n.clock.Advance(time.Second)
-	if _, err := n.reg.AcceptReport(ctx, n.signed(t, goodReport(), oldKey, oldChain)); err != nil {
+	if _, err := n.reg.AcceptReport(ctx, n.signed(t, n.report(), oldKey, oldChain)); err != nil {
 		t.Fatalf("report with the old certificate: %v", err)
 	}
 	n.clock.Advance(time.Second)
-	if acc, err := n.reg.AcceptReport(ctx, n.signed(t, goodReport(), newKey, chain)); err != nil || acc.Serial != newSerial {
+	if acc, err := n.reg.AcceptReport(ctx, n.signed(t, n.report(), newKey, chain)); err != nil || acc.Serial != newSerial {
 		t.Fatalf("report with the new certificate: %+v, %v", acc, err)
 	}
 	n.clock.Advance(time.Second)
-	payload, _ := json.Marshal(reportClaims{Sub: id, Iat: n.clock.Now().Unix(), Report: goodReport()})
+	payload, _ := json.Marshal(reportClaims{Sub: id, Iat: n.clock.Now().Unix(), Report: n.report()})
 	if _, err := n.reg.AcceptReport(ctx, rawWith(t, newKey, jwsHeader{Typ: ReportType, Kid: id}, json.RawMessage(payload))); err != nil {
 		t.Fatalf("report by kid with the new key: %v", err)
 	}
@@ -278,7 +278,7 @@ func TestRenewShorterTTL(t *testing.T) {
 		t.Fatal("the renewed certificate outlives the old one")
 	}
 	n.clock.Advance(time.Second)
-	payload, _ := json.Marshal(reportClaims{Sub: e.Device.ID, Iat: n.clock.Now().Unix(), Report: goodReport()})
+	payload, _ := json.Marshal(reportClaims{Sub: e.Device.ID, Iat: n.clock.Now().Unix(), Report: n.report()})
 	jws, err := signCompact(jwsHeader{Typ: ReportType, Kid: e.Device.ID}, payload, newKey)
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestRenewRefusals(t *testing.T) {
 	n.clock.Advance(time.Minute)
 	curKey := newP256(t)
 	accepted := renewal(t, key, e.Chain, newCSR(t, curKey), n.clock.Now())
-	cur, _, err := renewHTTP(t, srv.URL, accepted)
+	cur, _, err := renewHTTP(t, srv, accepted)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +399,7 @@ func TestRenewRefusals(t *testing.T) {
 		"tampered csr":         {tamper(t, sign(good, later), func(m map[string]any) { m["csr"] = b64url.EncodeToString(caCSR) }), "InvalidSignature", id},
 		"alg none":             {withHeader(t, sign(good, later), string(algNone)), "InvalidSignature", id},
 		"kid only":             {raw(jwsHeader{Kid: id}, claims(nil)), "MalformedRequest", ""},
-		"posture report":       {n.signed(t, goodReport(), curKey, cur), "MalformedRequest", ""},
+		"posture report":       {n.signed(t, n.report(), curKey, cur), "MalformedRequest", ""},
 		"sub of another":       {raw(jwsHeader{}, claims(func(m map[string]any) { m["sub"] = other.Device.ID })), "MalformedRequest", id},
 		"unknown claim":        {raw(jwsHeader{}, claims(func(m map[string]any) { m["ttl"] = "8760h" })), "MalformedRequest", id},
 		"quoted iat":           {raw(jwsHeader{}, claims(func(m map[string]any) { m["iat"] = "1772367661" })), "MalformedRequest", id},
@@ -480,7 +480,7 @@ func TestRenewAuditFailure(t *testing.T) {
 
 	rec.fail.Store(true)
 	n.clock.Advance(time.Second)
-	_, err := renewAt(ctx, srv, nil, key, e.Chain, newKey, n.clock.Now())
+	_, err := renewAt(ctx, srv.URL, srv.Client(), key, e.Chain, newKey, n.clock.Now())
 	var ae *APIError
 	if !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
 		t.Fatalf("renewal without audit: %v", err)
@@ -507,7 +507,7 @@ func TestRenewAuditFailure(t *testing.T) {
 	// may ask for the same new key.
 	rec.fail.Store(false)
 	n.clock.Advance(time.Second)
-	chain, err := renewAt(ctx, srv, nil, key, e.Chain, newKey, n.clock.Now())
+	chain, err := renewAt(ctx, srv.URL, srv.Client(), key, e.Chain, newKey, n.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -520,11 +520,11 @@ func TestRenewAuditFailure(t *testing.T) {
 }
 
 // serveWith serves n's device API auditing into rec, and returns its URL.
-func serveWith(t *testing.T, n *node, rec audit.Recorder) string {
+func serveWith(t *testing.T, n *node, rec audit.Recorder) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(NewHandler(HandlerConfig{Registry: n.reg, Audit: rec}))
+	srv := httptest.NewTLSServer(NewHandler(HandlerConfig{Registry: n.reg, Audit: rec}))
 	t.Cleanup(srv.Close)
-	return srv.URL
+	return srv
 }
 
 // TestRenewRace: two renewals from one certificate at once, as from a

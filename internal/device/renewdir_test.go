@@ -62,7 +62,7 @@ func TestRenewDir(t *testing.T) {
 	ctx := context.Background()
 	tok, _ := n.token(t)
 	dir := filepath.Join(t.TempDir(), "device")
-	if out, err := runCommand(t, "", "enroll", "--server", srv.URL, "--token", tok, "--out", dir); err != nil {
+	if out, err := runCommand(t, "", "enroll", "--server", srv.URL, "--ca-file", caFile(t, srv), "--token", tok, "--out", dir); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
 	o := RenewOptions{Dir: dir, Clock: n.clock.Now, HTTPClient: srv.Client()}
@@ -196,7 +196,7 @@ func TestRenewCommand(t *testing.T) {
 	srv := n.server(t, mem)
 	tok, _ := n.token(t)
 	dir := filepath.Join(t.TempDir(), "device")
-	if out, err := runCommand(t, "", "enroll", "--server", srv.URL, "--token", tok, "--out", dir); err != nil {
+	if out, err := runCommand(t, "", "enroll", "--server", srv.URL, "--ca-file", caFile(t, srv), "--token", tok, "--out", dir); err != nil {
 		t.Fatalf("enroll: %v\n%s", err, out)
 	}
 	enrolled := mustLoad(t, dir)
@@ -209,7 +209,7 @@ func TestRenewCommand(t *testing.T) {
 	if err != nil || !strings.Contains(out, "not renewed") {
 		t.Fatalf("renew: %v\n%s", err, out)
 	}
-	out, err = runCommand(t, "", "renew", "--dir", dir, "--server", srv.URL, "--force")
+	out, err = runCommand(t, "", "renew", "--dir", dir, "--server", srv.URL, "--ca-file", caFile(t, srv), "--force")
 	if err != nil || !strings.HasPrefix(out, "renewed") {
 		t.Fatalf("renew --force: %v\n%s", err, out)
 	}

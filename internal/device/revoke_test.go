@@ -33,7 +33,7 @@ func TestRevoke(t *testing.T) {
 	if err == nil {
 		t.Fatal("VerifySVID accepts a revoked device's certificate")
 	}
-	_, err = n.reg.AcceptReport(ctx, n.signed(t, goodReport(), key, e.Chain))
+	_, err = n.reg.AcceptReport(ctx, n.signed(t, n.report(), key, e.Chain))
 	checkErr(t, err, ErrRevoked)
 	if n.reg.Context(id, n.clock.Now(), &authz.Context{}) {
 		t.Fatal("a revoked device gets facts")
@@ -95,7 +95,7 @@ func twoNodes(t *testing.T, a, b *node) {
 
 	// Reported to b, believed on a.
 	a.clock.Advance(time.Second)
-	if _, err := b.reg.AcceptReport(ctx, a.signed(t, goodReport(), key, e.Chain)); err != nil {
+	if _, err := b.reg.AcceptReport(ctx, a.signed(t, a.report(), key, e.Chain)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the report on the other node", func() bool {
@@ -104,7 +104,7 @@ func twoNodes(t *testing.T, a, b *node) {
 	})
 	// A report a accepted is a replay on b, and the other way round.
 	a.clock.Advance(time.Second)
-	jws := a.signed(t, goodReport(), key, e.Chain)
+	jws := a.signed(t, a.report(), key, e.Chain)
 	if _, err := a.reg.AcceptReport(ctx, jws); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func twoNodes(t *testing.T, a, b *node) {
 		t.Fatal("the other node's CA accepts the revoked certificate")
 	}
 	a.clock.Advance(time.Second)
-	_, err = b.reg.AcceptReport(ctx, a.signed(t, goodReport(), key, e.Chain))
+	_, err = b.reg.AcceptReport(ctx, a.signed(t, a.report(), key, e.Chain))
 	checkErr(t, err, ErrRevoked)
 }
 
@@ -184,7 +184,7 @@ func TestLoadResync(t *testing.T) {
 		ids = append(ids, e.Device.ID)
 		if i > 0 {
 			n.clock.Advance(time.Second)
-			if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, goodReport(), key, e.Chain)); err != nil {
+			if _, err := n.reg.AcceptReport(context.Background(), n.signed(t, n.report(), key, e.Chain)); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -25,12 +25,15 @@ var (
 	refuseAudit    = refusal{http.StatusServiceUnavailable, "ServiceUnavailable", "The request could not be audited, so it was not served. Try again later."}
 	refuseInternal = refusal{http.StatusInternalServerError, "InternalFailure", "The request could not be served because of an internal error."}
 	refuseMethod   = refusal{http.StatusMethodNotAllowed, "MethodNotAllowed", "Only POST is accepted."}
+	refuseTLS      = refusal{http.StatusForbidden, "TLSRequired", "Enrollments, posture reports and renewals are accepted over HTTPS only."}
 )
 
 // refusalOf maps an error to what the client is told: the one place
 // where errors become statuses.
 func refusalOf(err error) refusal {
 	switch {
+	case errors.Is(err, ErrPlainHTTP):
+		return refuseTLS
 	case errors.Is(err, ErrToken):
 		return refusal{http.StatusForbidden, "InvalidEnrollmentToken", ErrToken.Error()}
 	case errors.Is(err, ErrCSR):
@@ -38,7 +41,7 @@ func refusalOf(err error) refusal {
 	case errors.Is(err, ErrTooLarge):
 		return refusal{http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", "The request body exceeds the size limit."}
 	case errors.Is(err, ErrMalformed):
-		return refusal{http.StatusBadRequest, "MalformedRequest", "The request body does not have the required form."}
+		return refusal{http.StatusBadRequest, "MalformedRequest", malformedMessage(err)}
 	case errors.Is(err, ErrCertificate):
 		return refusal{http.StatusUnauthorized, "InvalidDeviceCertificate", "The device certificate is not valid."}
 	case errors.Is(err, ErrSignature):
@@ -67,6 +70,8 @@ func refusalOf(err error) refusal {
 // replay refusals speak of a renewal rather than a report.
 func renewalRefusalOf(err error) refusal {
 	switch {
+	case errors.Is(err, ErrPlainHTTP):
+		return refuseTLS
 	case errors.Is(err, ErrCSR) && errors.Is(err, pki.ErrRequest):
 		return refusal{http.StatusBadRequest, "InvalidCertificateRequest", "The certificate request names another identity than the device's."}
 	case errors.Is(err, ErrCertificate):
@@ -87,6 +92,18 @@ func renewalRefusalOf(err error) refusal {
 
 // csrMessage says what is wrong with a refused CSR, in a fixed sentence
 // per class.
+// malformedMessage says what is wrong with a malformed request: the
+// package's own words after its sentinel, in which untrusted values are
+// quoted and cut short.
+func malformedMessage(err error) string {
+	const generic = "The request body does not have the required form."
+	_, detail, ok := strings.Cut(err.Error(), ErrMalformed.Error()+": ")
+	if !ok || detail == "" {
+		return generic
+	}
+	return generic[:len(generic)-1] + ": " + detail + "."
+}
+
 func csrMessage(err error) string {
 	switch {
 	case errors.Is(err, pki.ErrTooLarge):

@@ -88,13 +88,23 @@ func (ca *CA) info() InfoJSON {
 	return InfoJSON{TrustDomain: ca.TrustDomain().String(), Bundle: ca.BundleJSON(), RootsPEM: roots.String(), ChainPEM: chain.String()}
 }
 
-// maxControlBody bounds a control request.
-const maxControlBody = 128 << 10
+// maxControlBody bounds a control request: room for a CSR of MaxCSRSize
+// bytes in PEM, and the rest of the request.
+const maxControlBody = 2*MaxCSRSize + 16<<10
 
 // begin reads a request's JSON body into v and returns the CA, or answers
 // the client and returns nil.
 func (c ControlConfig) begin(w http.ResponseWriter, r *http.Request, v any, what string) *CA {
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxControlBody)).Decode(v); err != nil {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxControlBody+1))
+	switch {
+	case err != nil:
+		controlError(w, http.StatusBadRequest, "body: "+err.Error())
+		return nil
+	case len(body) > maxControlBody:
+		controlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("%v: request of more than %d bytes (a CSR may have %d bytes of DER)", ErrTooLarge, maxControlBody, MaxCSRSize))
+		return nil
+	}
+	if err := json.Unmarshal(body, v); err != nil {
 		controlError(w, http.StatusBadRequest, "body: not the JSON of "+what)
 		return nil
 	}
@@ -139,11 +149,12 @@ func (c ControlConfig) issue(w http.ResponseWriter, r *http.Request) {
 		}
 		return ca.IssueSVID(r.Context(), b.Bytes, id, ttl, actor.Identity.UserName+" (control socket)")
 	}()
-	rec := ev.Record()
 	var out IssuedJSON
 	if err != nil {
-		rec.ErrorCode, rec.ErrorMessage = "CertificateRefused", err.Error()
-	} else {
+		ev.Code, ev.Message = "CertificateRefused", err.Error()
+	}
+	rec := ev.Record()
+	if err == nil {
 		var buf bytes.Buffer
 		for _, x := range chain {
 			pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: x.Raw})

@@ -5,7 +5,6 @@ import (
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/jwtsvid"
-	"github.com/spiffe/go-spiffe/v2/workloadapi"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -19,11 +18,7 @@ func TestJWTSVIDs(t *testing.T) {
 		{ID: "c", SPIFFEID: "spiffe://example.org/c", Selectors: []string{"unix:uid:4242"}},
 	})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 
 	all, err := client.FetchJWTSVIDs(ctx, jwtsvid.Params{Audience: "spiffe://example.org/db", ExtraAudiences: []string{"extra"}})
 	if err != nil {
@@ -82,11 +77,7 @@ func TestJWTUnimplementedWithoutJWTIssuer(t *testing.T) {
 		{ID: "a", SPIFFEID: "spiffe://example.org/a", Selectors: []string{"unix:uid:0"}},
 	})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 	if _, err := client.FetchJWTSVID(ctx, jwtsvid.Params{Audience: "x"}); status.Code(err) != codes.Unimplemented {
 		t.Errorf("FetchJWTSVID: %v", err)
 	}

@@ -29,7 +29,13 @@ func (s *Server) FetchX509SVID(_ *workload.X509SVIDRequest, stream grpc.ServerSt
 		if len(matched) == 0 {
 			return statusOf(errNoIdentity)
 		}
-		if svids, ok := st.x509SVIDs(matched); ok && (st.bundle != sentBundle || !slices.Equal(svids, sent)) {
+		svids, ready := st.x509SVIDs(matched, s.cfg.Clock.Now())
+		if ready && len(svids) == 0 {
+			// Never an expired SVID: the workload learns it has none,
+			// and asks again.
+			return statusOf(errNoSVID)
+		}
+		if ready && (st.bundle != sentBundle || !slices.Equal(svids, sent)) {
 			if err := stream.Send(x509SVIDResponse(svids, st.bundle)); err != nil {
 				return err
 			}

@@ -331,6 +331,20 @@ func startServer(t testing.TB, iss Issuer, clock *fakeClock, entries []Entry, op
 	return startServerIn(t, shortDir(t), iss, clock, entries, opts...)
 }
 
+// selfEntry is a registration entry for the test process itself.
+var selfEntry = Entry{ID: "self", SPIFFEID: "spiffe://example.org/self", Selectors: []string{"unix:uid:0"}}
+
+// client opens a Workload API client to h, closed when the test ends.
+func (h *harness) client(ctx context.Context) *workloadapi.Client {
+	h.t.Helper()
+	c, err := workloadapi.New(ctx, h.addr())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // startServerIn starts a server whose socket is in dir.
 func startServerIn(t testing.TB, dir string, iss Issuer, clock *fakeClock, entries []Entry, opts ...harnessOption) *harness {
 	t.Helper()

@@ -82,6 +82,7 @@ func (r *rotator) load() {
 func (r *rotator) run(ctx context.Context) {
 	for {
 		r.refreshBundles(ctx)
+		r.dropExpired()
 		r.renew(ctx)
 		if ctx.Err() != nil {
 			return
@@ -157,6 +158,27 @@ func (r *rotator) setEntries(entries []Entry) {
 		}
 		st.entries, st.svids, st.attempted = compiled, svids, attempted
 	})
+}
+
+// dropExpired takes expired SVIDs out of the state: renewing them failed
+// until they expired (the node out of reach), and no workload may be
+// handed one.
+func (r *rotator) dropExpired() {
+	now := r.clock.Now()
+	var gone []string
+	for id, s := range r.cur.Load().svids {
+		if !now.Before(s.expires) {
+			gone = append(gone, id)
+			r.log.Error("x509-svid expired before it could be renewed", "svid", s, "entry", id)
+		}
+	}
+	if len(gone) > 0 {
+		r.publish(func(st *state) {
+			for _, id := range gone {
+				delete(st.svids, id)
+			}
+		})
+	}
 }
 
 // renew issues an SVID for every entry that has none, whose SVID is past
@@ -274,6 +296,9 @@ func (r *rotator) nextWake() time.Time {
 		}
 		if rs, ok := r.retry[e.id]; ok && rs.at.After(t) {
 			t = rs.at
+		}
+		if s := st.svids[e.id]; s != nil && s.expires.Before(t) {
+			t = s.expires // to drop it
 		}
 		if st.bundle == nil {
 			continue // nothing can be issued before the bundle is read

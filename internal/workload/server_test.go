@@ -92,13 +92,9 @@ func TestNoMatchingEntryIsDenied(t *testing.T) {
 		{ID: "half", SPIFFEID: "spiffe://example.org/half", Selectors: []string{"unix:uid:0", "unix:path:/usr/bin/not-this"}},
 	})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 
-	_, err = client.FetchX509SVID(ctx)
+	_, err := client.FetchX509SVID(ctx)
 	if status.Code(err) != codes.PermissionDenied || status.Convert(err).Message() != "no identity issued" {
 		t.Errorf("FetchX509SVID: %v, want PermissionDenied: no identity issued", err)
 	}
@@ -221,11 +217,7 @@ func TestRotationReachesWatchersBeforeExpiry(t *testing.T) {
 		{ID: "self", SPIFFEID: "spiffe://example.org/self", Selectors: []string{"unix:uid:0"}},
 	})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 	w := newX509Watcher()
 	go client.WatchX509Context(ctx, w)
 
@@ -304,15 +296,9 @@ func (w *bundleWatcher) OnX509BundlesWatchError(error) {}
 func TestBundleStreamDeliversUpdates(t *testing.T) {
 	clock := newFakeClock()
 	ca := newTestCA(t, clock)
-	h := startServer(t, ca, clock, []Entry{
-		{ID: "self", SPIFFEID: "spiffe://example.org/self", Selectors: []string{"unix:uid:0"}},
-	})
+	h := startServer(t, ca, clock, []Entry{selfEntry})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 	bw := &bundleWatcher{updates: make(chan []*x509.Certificate, 8)}
 	go client.WatchX509Bundles(ctx, bw)
 	xw := newX509Watcher()
@@ -358,9 +344,7 @@ func TestBundleStreamDeliversUpdates(t *testing.T) {
 func TestIssuerOutageKeepsSVIDAndRecovers(t *testing.T) {
 	clock := newFakeClock()
 	ca := newTestCA(t, clock)
-	h := startServer(t, ca, clock, []Entry{
-		{ID: "self", SPIFFEID: "spiffe://example.org/self", Selectors: []string{"unix:uid:0"}},
-	})
+	h := startServer(t, ca, clock, []Entry{selfEntry})
 	ctx := testCtx(t)
 	orig, err := workloadapi.FetchX509SVID(ctx, h.addr())
 	if err != nil {
@@ -404,17 +388,58 @@ func TestIssuerOutageKeepsSVIDAndRecovers(t *testing.T) {
 	}
 }
 
+// TestExpiredSVIDNotServed: an SVID that expires while the node is out of
+// reach is not handed out: a fetch fails with Unavailable, an open stream
+// ends with it, and the next renewal serves again.
+func TestExpiredSVIDNotServed(t *testing.T) {
+	clock := newFakeClock()
+	ca := newTestCA(t, clock)
+	h := startServer(t, ca, clock, []Entry{selfEntry})
+	ctx := testCtx(t)
+	orig, err := workloadapi.FetchX509SVID(ctx, h.addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := h.client(ctx)
+	w := newX509Watcher()
+	go client.WatchX509Context(ctx, w)
+	w.next(t)
+
+	ca.setDown(true)
+	for !clock.Now().After(orig.Certificates[0].NotAfter) {
+		clock.Advance(time.Minute)
+		time.Sleep(2 * time.Millisecond)
+	}
+	waitFor(t, "the expired SVID dropped", func() bool {
+		_, err := workloadapi.FetchX509SVID(ctx, h.addr())
+		return status.Code(err) == codes.Unavailable
+	})
+	waitFor(t, "the expiry logged", func() bool { return logged(h, "x509-svid expired before it could be renewed") })
+	// The open stream was told, not left holding the expired SVID.
+	select {
+	case err := <-w.errs:
+		if status.Code(err) != codes.Unavailable {
+			t.Errorf("watch error %v, want Unavailable", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the open stream was not told that its SVID expired")
+	}
+
+	ca.setDown(false)
+	clock.Advance(maxRetry)
+	waitFor(t, "a new SVID after the outage", func() bool {
+		s, err := workloadapi.FetchX509SVID(ctx, h.addr())
+		return err == nil && clock.Now().Before(s.Certificates[0].NotAfter)
+	})
+}
+
 func TestEntryChangesReachOpenStreams(t *testing.T) {
 	clock := newFakeClock()
 	h := startServer(t, newTestCA(t, clock), clock, []Entry{
 		{ID: "a", SPIFFEID: "spiffe://example.org/a", Selectors: []string{"unix:uid:0"}},
 	})
 	ctx := testCtx(t)
-	client, err := workloadapi.New(ctx, h.addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
+	client := h.client(ctx)
 	w := newX509Watcher()
 	go client.WatchX509Context(ctx, w)
 	if got := w.next(t).SVIDs; len(got) != 1 || got[0].ID.Path() != "/a" {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"maps"
+	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
@@ -83,12 +84,13 @@ func (st *state) match(w selectorSet) []*entry {
 	return out
 }
 
-// x509SVIDs returns the SVIDs for matched entries, in entry order, once
-// they are ready to send: the bundle is known, every matched entry's first
-// issuance has been tried (so that the default, the first entry's SVID,
-// does not change merely because a later entry was signed sooner), and at
-// least one succeeded.
-func (st *state) x509SVIDs(matched []*entry) ([]*x509SVID, bool) {
+// x509SVIDs returns the unexpired SVIDs for matched entries, in entry
+// order, once they are ready to send: the bundle is known and every
+// matched entry's first issuance has been tried (so that the default, the
+// first entry's SVID, does not change merely because a later entry was
+// signed sooner). ready is false before that; ready with no SVIDs means
+// none could be issued, or the last ones expired unrenewed.
+func (st *state) x509SVIDs(matched []*entry, now time.Time) (svids []*x509SVID, ready bool) {
 	if st.bundle == nil {
 		return nil, false
 	}
@@ -97,9 +99,9 @@ func (st *state) x509SVIDs(matched []*entry) ([]*x509SVID, bool) {
 		if !st.attempted[e.id] {
 			return nil, false
 		}
-		if s := st.svids[e.id]; s != nil {
+		if s := st.svids[e.id]; s != nil && now.Before(s.expires) {
 			out = append(out, s)
 		}
 	}
-	return out, len(out) > 0
+	return out, true
 }

@@ -25,6 +25,9 @@ var (
 	errJWTIssue      = errors.New("could not issue jwt-svid")
 	errJWTInvalid    = errors.New("invalid jwt-svid")
 	errShutdown      = errors.New("workload api is shutting down")
+	// errNoSVID: the caller's entries have no unexpired X509-SVID: none
+	// could be issued, or the last expired while the node was out of reach.
+	errNoSVID = errors.New("no valid x509-svid")
 )
 
 // badRequest is an errBadRequest whose message, written here, is safe to
@@ -53,6 +56,8 @@ func statusOf(err error) error {
 		return status.Error(codes.InvalidArgument, "invalid JWT-SVID")
 	case errors.Is(err, errJWTIssue):
 		return status.Error(codes.Unavailable, "could not issue JWT-SVID")
+	case errors.Is(err, errNoSVID):
+		return status.Error(codes.Unavailable, "no valid X509-SVID: it could not be issued or renewed; try again later")
 	case errors.Is(err, errShutdown):
 		return status.Error(codes.Unavailable, "workload api is shutting down")
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
