@@ -178,6 +178,18 @@ func (a *Authenticator) fromSession(r *http.Request, c *Caller) error {
 	}
 	c.Session = &claims
 	c.ARN, c.ID, c.Account = claims.Principal, claims.PrincipalID, claims.Account
+	// Temporary credentials act for the user or role that got them, by
+	// its unique id: once it is deleted, or deleted and created again
+	// under the same name, they are void, as in AWS.
+	if a.policies != nil {
+		if snap := a.policies.Snapshot(); snap != nil {
+			p := authz.ParsePrincipal(claims.Principal)
+			id, _, _ := strings.Cut(claims.PrincipalID, ":")
+			if !snap.Holds(&p, id) {
+				return &sigv4.Error{Code: sigv4.CodeInvalidClientTokenID, Message: "The security token included in the request is invalid.", HTTPStatus: http.StatusForbidden}
+			}
+		}
+	}
 	if claims.Role == nil {
 		_, c.UserName, _ = strings.Cut(claims.Principal, ":user/")
 		if i := strings.LastIndexByte(c.UserName, '/'); i >= 0 {

@@ -39,6 +39,7 @@ type Snapshot struct {
 type attachments struct {
 	identity *Set
 	boundary *Set
+	id       string // the identity's unique id ("AIDA…", "AROA…"), when known
 }
 
 // Revision returns the store revision the snapshot was built from.
@@ -49,6 +50,21 @@ func (s *Snapshot) Policy(name string) *Policy { return s.policies[name] }
 
 // Len returns the number of policies.
 func (s *Snapshot) Len() int { return len(s.policies) }
+
+// Holds reports whether the snapshot holds the user or role behind p
+// under the unique id id: false once it was deleted, or deleted and
+// created again under the same name (a new id). Credentials issued to the
+// old one must not act as the new one, nor as a ghost. A workload,
+// anonymous or service caller has no such identity: true.
+func (s *Snapshot) Holds(p *Principal, id string) bool {
+	switch p.Kind {
+	case User, RoleSession, Role:
+	default:
+		return true
+	}
+	a := s.identities[keyOf(p)]
+	return a != nil && a.id != "" && a.id == id
+}
 
 // Policies gathers the policies bearing on a request. The session set, if
 // any, comes with the caller's credentials; resourceKey names the resource
@@ -87,6 +103,7 @@ type Builder struct {
 	policies    map[string]*Policy
 	attach      map[IdentityKey][]string
 	boundary    map[IdentityKey]string
+	ids         map[IdentityKey]string
 	resources   map[string][]string
 	guardrails  map[string][][]string
 	rguardrails map[string][][]string
@@ -96,7 +113,7 @@ type Builder struct {
 func NewBuilder(rev int64) *Builder {
 	return &Builder{
 		revision: rev, policies: map[string]*Policy{}, attach: map[IdentityKey][]string{},
-		boundary: map[IdentityKey]string{}, resources: map[string][]string{},
+		boundary: map[IdentityKey]string{}, ids: map[IdentityKey]string{}, resources: map[string][]string{},
 		guardrails: map[string][][]string{}, rguardrails: map[string][][]string{},
 	}
 }
@@ -108,6 +125,9 @@ func (b *Builder) Add(p *Policy) { b.policies[p.Name] = p }
 func (b *Builder) Attach(k IdentityKey, names ...string) {
 	b.attach[k] = append(b.attach[k], names...)
 }
+
+// SetID records the unique id of the user or role k names (see Holds).
+func (b *Builder) SetID(k IdentityKey, id string) { b.ids[k] = id }
 
 // SetBoundary sets an identity's permissions boundary.
 func (b *Builder) SetBoundary(k IdentityKey, name string) { b.boundary[k] = name }
@@ -159,6 +179,14 @@ func (b *Builder) Build() (*Snapshot, error) {
 			s.identities[k] = a
 		}
 		a.boundary = set([]string{name})
+	}
+	for k, id := range b.ids {
+		a := s.identities[k]
+		if a == nil {
+			a = &attachments{identity: NewSet()}
+			s.identities[k] = a
+		}
+		a.id = id
 	}
 	for k, names := range b.resources {
 		s.resources[k] = set(names)

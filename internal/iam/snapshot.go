@@ -99,6 +99,7 @@ func (d *Directory) SnapshotWith(ctx context.Context, resources map[string]strin
 		}
 		k := authz.IdentityKey{Account: u.Account, Kind: authz.User, Name: u.Name}
 		sb.b.Attach(k, names...)
+		sb.b.SetID(k, u.ID)
 		if u.Boundary != "" {
 			sb.b.SetBoundary(k, sb.ref(u.Boundary))
 		}
@@ -106,6 +107,7 @@ func (d *Directory) SnapshotWith(ctx context.Context, resources map[string]strin
 	for _, r := range roles {
 		k := authz.IdentityKey{Account: r.Account, Kind: authz.Role, Name: r.Name}
 		sb.b.Attach(k, sb.attachments(HolderRole, r.Name, r.Attachments)...)
+		sb.b.SetID(k, r.ID)
 		if r.Boundary != "" {
 			sb.b.SetBoundary(k, sb.ref(r.Boundary))
 		}

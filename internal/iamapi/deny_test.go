@@ -249,6 +249,26 @@ func TestDenied(t *testing.T) {
 	}
 }
 
+// TestSessionTokenWithoutMFA: credentials from GetSessionToken call no
+// IAM operation unless MFA was part of the request that got them, even
+// for a user allowed everything, as in AWS.
+func TestSessionTokenWithoutMFA(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.sdk(t, e.sessionOf(t, "admin", false)).ListUsers(ctx, &iamsdk.ListUsersInput{})
+	code, msg, status := apiError(t, err)
+	if code != "AccessDenied" || status != 403 || !strings.Contains(msg, "GetSessionToken without MFA") {
+		t.Errorf("without MFA: %s %d %q", code, status, msg)
+	}
+	if _, err := e.sdk(t, e.sessionOf(t, "admin", true)).ListUsers(ctx, &iamsdk.ListUsersInput{}); err != nil {
+		t.Errorf("with MFA: %v", err)
+	}
+	recs := e.rec.Records()
+	if r := recs[0]; r.ErrorCode != "AccessDenied" || r.ZTGate.Decision != audit.ImplicitDeny {
+		t.Errorf("the refusal's record: %+v", r)
+	}
+}
+
 // TestDenialWording: what refused a call is named as AWS names it.
 func TestDenialWording(t *testing.T) {
 	e := newEnv(t)

@@ -38,7 +38,7 @@ var (
 	errInternal = &Error{Code: "InternalFailure", Message: "The request processing has failed because of an unknown error, exception or failure.", StatusCode: http.StatusInternalServerError}
 	errTooLarge = &Error{Code: "RequestEntityTooLarge", Message: "Request body must be at most 1048576 bytes.", StatusCode: http.StatusRequestEntityTooLarge}
 	errBadForm  = &Error{Code: "MalformedQueryString", Message: "The request body is not a valid form.", StatusCode: http.StatusBadRequest}
-	errMethod   = &Error{Code: "InvalidHttpRequest", Message: "IAM requests are POST requests to /.", StatusCode: http.StatusMethodNotAllowed}
+	errMethod   = &Error{Code: "InvalidHttpRequest", Message: "IAM requests are GET or POST requests to /.", StatusCode: http.StatusMethodNotAllowed}
 	errNotUser  = validation("Must specify userName when calling with non-User credentials")
 )
 

@@ -2,14 +2,18 @@ package iamapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	iamsdk "github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/ztgate/ztgate/internal/audit"
@@ -154,8 +158,8 @@ func TestAuthFailure(t *testing.T) {
 		msg     string
 	}{
 		{"unsigned", keyPair{}, "iam", "MissingAuthenticationToken", ""},
-		{"wrong secret", keyPair{e.admin.id, strings.Repeat("x", 40)}, "iam", "SignatureDoesNotMatch", ""},
-		{"unknown key", keyPair{"AKIAAAAAAAAAAAAAAAAA", strings.Repeat("x", 40)}, "iam", "InvalidClientTokenId", ""},
+		{"wrong secret", keyPair{id: e.admin.id, secret: strings.Repeat("x", 40)}, "iam", "SignatureDoesNotMatch", ""},
+		{"unknown key", keyPair{id: "AKIAAAAAAAAAAAAAAAAA", secret: strings.Repeat("x", 40)}, "iam", "InvalidClientTokenId", ""},
 		{"another service", e.admin, "sts", "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'iam'. "},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,7 +181,8 @@ func TestAuthFailure(t *testing.T) {
 			}
 		})
 	}
-	resp, err := http.Get(e.srv.URL + "/?Action=ListUsers")
+	req, _ := http.NewRequest(http.MethodPut, e.srv.URL+"/?Action=ListUsers", nil)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +193,72 @@ func TestAuthFailure(t *testing.T) {
 	}
 	status, body := resp.StatusCode, string(b)
 	if status != http.StatusMethodNotAllowed || parseError(t, body).Code != "InvalidHttpRequest" {
-		t.Errorf("GET: %d %s", status, body)
+		t.Errorf("PUT: %d %s", status, body)
+	}
+	if r := e.last(t); r.ErrorCode != "InvalidHttpRequest" || r.ZTGate.Category != audit.CategoryAuthFail {
+		t.Errorf("PUT's record %+v", r)
+	}
+}
+
+// TestQueryGET: IAM's query API takes GET requests, the parameters in the
+// URL, signed in the headers or presigned, as AWS's IAM endpoint does.
+func TestQueryGET(t *testing.T) {
+	e := newEnv(t)
+	get := func(url string, sign bool) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		creds := aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret}
+		empty := sha256.Sum256(nil)
+		if sign {
+			if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	url := e.srv.URL + "/?Action=ListUsers&Version=2010-05-08"
+	if status, body := get(url, true); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
+		t.Errorf("signed GET: %d %s", status, body)
+	}
+	req, _ := http.NewRequest(http.MethodGet, url+"&X-Amz-Expires=300", nil)
+	empty := sha256.Sum256(nil)
+	presigned, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret},
+		req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := get(presigned, false); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
+		t.Errorf("presigned GET: %d %s", status, body)
+	}
+}
+
+// TestRefusalsAudited: a request refused before its action runs (an
+// unknown action, a parameter out of its constraint, a body too large or
+// not a form) is on record with its error, as every call is.
+func TestRefusalsAudited(t *testing.T) {
+	e := newEnv(t)
+	for _, tc := range []struct{ name, body, code string }{
+		{"unknown action", "Action=Bogus&Version=2010-05-08", "InvalidAction"},
+		{"MaxItems 0", "Action=ListUsers&Version=2010-05-08&MaxItems=0", "ValidationError"},
+		{"too large", "Action=ListUsers&Version=2010-05-08&X=" + strings.Repeat("x", MaxBody), "RequestEntityTooLarge"},
+		{"not a form", "Action=ListUsers&%zz", ""},
+	} {
+		n := len(e.rec.Records())
+		status, body := e.post(t, e.admin, "iam", tc.body)
+		er := parseError(t, body)
+		if status < 400 || (tc.code != "" && er.Code != tc.code) {
+			t.Errorf("%s: %d %+v", tc.name, status, er)
+		}
+		recs := e.rec.Records()
+		if len(recs) != n+1 || recs[n].ErrorCode != er.Code || recs[n].UserIdentity.AccessKeyID != e.admin.id {
+			t.Errorf("%s: %d records, last %+v", tc.name, len(recs)-n, recs[len(recs)-1])
+		}
 	}
 }
 

@@ -125,7 +125,7 @@ func TestFlow(t *testing.T) {
 			if len(aws.ToString(k.SecretAccessKey)) != 40 || k.Status != types.StatusTypeActive || aws.ToString(k.UserName) != "alice" {
 				t.Fatalf("%+v", k)
 			}
-			alice = keyPair{aws.ToString(k.AccessKeyId), aws.ToString(k.SecretAccessKey)}
+			alice = keyPair{id: aws.ToString(k.AccessKeyId), secret: aws.ToString(k.SecretAccessKey)}
 			aliceKey = alice.id
 			e.keep(alice.secret)
 			r := e.last(t)

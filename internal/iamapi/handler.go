@@ -81,20 +81,6 @@ func New(c Config) *Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := requestID()
 	w.Header().Set("x-amzn-RequestId", id)
-	if r.Method != http.MethodPost {
-		writeError(w, id, errMethod)
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, id, errTooLarge)
-		}
-		return // else the client went away
-	}
-	params, perr := awsquery.Parse(body)
-	action := params.Get("Action")
 	key, region := claimedScope(r)
 	actor := audit.Actor{
 		Identity:   audit.UserIdentity{Type: "Unknown", AccessKeyID: key},
@@ -103,6 +89,26 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UserAgent:  r.UserAgent(),
 		AuthMethod: "sigv4",
 	}
+	if r.Method != http.MethodPost && r.Method != http.MethodGet {
+		h.refuse(w, r, id, actor, "Unknown", errMethod)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			h.refuse(w, r, id, actor, "Unknown", errTooLarge)
+		}
+		return // else the client went away
+	}
+	// The query protocol takes its parameters from the body, or from the
+	// URL of a GET (and of presigned URLs), as AWS's IAM endpoint does.
+	src := body
+	if len(body) == 0 && r.Method == http.MethodGet {
+		src = []byte(r.URL.RawQuery)
+	}
+	params, perr := awsquery.Parse(src)
+	action := params.Get("Action")
 	caller, err := h.auth.Authenticate(r, body)
 	if err == nil && caller.Signature != nil && caller.Signature.Service != Service {
 		// The node routes by the credential scope's service: this is a
@@ -116,18 +122,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, id, errInternal)
 			return
 		}
-		name := action
-		if name == "" {
-			name = "Unknown"
-		}
-		rerr := h.audit.Record(r.Context(), audit.AuthFailureEvent{
-			Actor: actor, Source: audit.SourceIAM, Name: clip(name), RequestID: id,
-			Code: e.Code, Message: e.Message,
-		}.Record())
-		if rerr != nil {
-			h.log.Error("iam: auditing an authentication failure failed", "err", rerr, "request_id", id)
-		}
-		writeError(w, id, &Error{Code: e.Code, Message: e.Message, StatusCode: e.HTTPStatus})
+		h.refuse(w, r, id, actor, action, &Error{Code: e.Code, Message: e.Message, StatusCode: e.HTTPStatus})
 		return
 	}
 	actor.Identity = caller.Identity()
@@ -139,12 +134,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(perr, awsquery.ErrInvalid) {
 			e = invalidParam(perr)
 		}
-		writeError(w, id, e)
+		h.refuse(w, r, id, actor, action, e)
 		return
 	}
 	o := ops[action]
 	if o == nil || (params.Has("Version") && params.Get("Version") != Version) {
-		writeError(w, id, &Error{
+		h.refuse(w, r, id, actor, action, &Error{
 			Code:       "InvalidAction",
 			Message:    fmt.Sprintf("Could not find operation %s for version %s", clip(action), clip(params.Get("Version"))),
 			StatusCode: http.StatusBadRequest,
@@ -190,6 +185,23 @@ type call struct {
 
 // finish refreshes the policy snapshot after a write, audits the call and
 // answers. A call whose record cannot be written is refused.
+// refuse answers a request refused before any action ran (unsigned,
+// malformed, an unknown action, the wrong method), and records it:
+// every call, made or refused, is on record.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, id string, actor audit.Actor, action string, e *Error) {
+	if action == "" {
+		action = "Unknown"
+	}
+	rerr := h.audit.Record(context.WithoutCancel(r.Context()), audit.AuthFailureEvent{
+		Actor: actor, Source: audit.SourceIAM, Name: clip(action), RequestID: id,
+		Code: e.Code, Message: e.Message,
+	}.Record())
+	if rerr != nil {
+		h.log.Error("iam: auditing a refused request failed", "err", rerr, "request_id", id)
+	}
+	writeError(w, id, e)
+}
+
 func (c *call) finish(w http.ResponseWriter, result any, err error) {
 	h := c.h
 	// What is done is refreshed and recorded even if the client has gone.
@@ -209,8 +221,8 @@ func (c *call) finish(w http.ResponseWriter, result any, err error) {
 		e = errInternal
 	}
 	if e == nil && c.op.write && !strings.Contains(c.op.action, "AccessKey") {
-		// Access keys are not in the snapshot: they are read from the
-		// store on every request.
+		// Access keys are not in the snapshot: the key cache follows
+		// the directory's own writes and the change feed.
 		if rerr := h.policies.Refresh(ctx); rerr != nil {
 			// The change is stored; the node's watcher will rebuild.
 			h.log.Error("iam: rebuilding the policy snapshot after a write failed", "action", c.op.action, "err", rerr, "request_id", c.id)
@@ -283,7 +295,15 @@ func (c *call) record(e *Error) *audit.Record {
 		return rec
 	}
 	if !c.decided {
-		return nil
+		if e == nil {
+			return nil
+		}
+		// Refused before any decision (a parameter that fails its
+		// constraint): on record all the same.
+		return audit.AuthFailureEvent{
+			Actor: c.actor, Source: audit.SourceIAM, Name: c.op.action, RequestID: c.id,
+			Code: e.Code, Message: e.Message,
+		}.Record()
 	}
 	ev := audit.DecisionEvent{
 		Actor: c.actor, Source: audit.SourceIAM, Name: c.op.action, RequestID: c.id,
@@ -317,6 +337,13 @@ func (c *call) authorize(resource, typ string) error {
 	action := "iam:" + c.op.action
 	if resource != "*" {
 		c.resources = append(c.resources, audit.Resource{ARN: resource, AccountID: c.h.dir.Account(), Type: typ})
+	}
+	if s := c.caller.Session; s != nil && s.Role == nil && !s.MFA {
+		// AWS: credentials from GetSessionToken call no IAM operation
+		// unless MFA was part of the request that got them, so that a
+		// leaked session token cannot mint long-term keys for itself.
+		c.decided, c.decision = true, authz.Decision{Effect: authz.ImplicitDeny}
+		return accessDenied(c.caller.ARN, action, resource, "because temporary credentials from sts:GetSessionToken without MFA cannot call the IAM API")
 	}
 	snap := c.h.policies.Snapshot()
 	d := c.caller.Decide(snap, action, resource, "")

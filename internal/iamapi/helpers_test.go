@@ -31,6 +31,7 @@ import (
 	"github.com/ztgate/ztgate/internal/authn"
 	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/secret"
+	"github.com/ztgate/ztgate/internal/session"
 	"github.com/ztgate/ztgate/internal/sigv4"
 	"github.com/ztgate/ztgate/internal/store"
 	"github.com/ztgate/ztgate/internal/store/sqlstore"
@@ -46,7 +47,7 @@ func arnOf(kind, pathName string) string {
 }
 
 // keyPair is an access key and its secret.
-type keyPair struct{ id, secret string }
+type keyPair struct{ id, secret, token string }
 
 // recorder is an audit.Memory that can be made to fail.
 type recorder struct {
@@ -89,6 +90,7 @@ type env struct {
 	logs          *syncBuffer
 	srv           *httptest.Server
 	admin, nobody keyPair
+	tokens        *session.Tokens
 
 	mu      sync.Mutex
 	secrets []string // every secret access key made, to look for in records and logs
@@ -120,7 +122,9 @@ func newEnv(t *testing.T, opts ...func(*iam.Config)) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	a := authn.New(authn.Config{Verifier: &sigv4.Verifier{Keys: e.dir}, Users: e.dir, Policies: e.pol})
+	e.tokens = session.New(session.Config{KEK: kek})
+	keys := session.KeyStore{Keys: e.dir, Tokens: e.tokens, Revoked: &session.Revocations{}}
+	a := authn.New(authn.Config{Verifier: &sigv4.Verifier{Keys: keys}, Users: e.dir, Tokens: e.tokens, Policies: e.pol})
 	e.srv = httptest.NewServer(New(Config{Authenticator: a, Directory: e.dir, Policies: e.pol, Audit: e.rec, Log: log}))
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(func() { e.checkNoSecrets(t) })
@@ -148,7 +152,7 @@ func (e *env) user(t *testing.T, name, doc string) keyPair {
 	if err := e.pol.Refresh(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return keyPair{k.ID, sec.Reveal()}
+	return keyPair{id: k.ID, secret: sec.Reveal()}
 }
 
 func (e *env) keep(secret string) {
@@ -182,7 +186,7 @@ func (e *env) sdk(t *testing.T, k keyPair) *iamsdk.Client {
 	t.Helper()
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(k.id, k.secret, "")),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(k.id, k.secret, k.token)),
 		config.WithRetryMaxAttempts(1),
 		config.WithSharedConfigFiles([]string{}),
 		config.WithSharedCredentialsFiles([]string{}),
@@ -191,6 +195,22 @@ func (e *env) sdk(t *testing.T, k keyPair) *iamsdk.Client {
 		t.Fatal(err)
 	}
 	return iamsdk.NewFromConfig(cfg, func(o *iamsdk.Options) { o.BaseEndpoint = aws.String(e.srv.URL) })
+}
+
+// sessionOf issues temporary credentials to a user, as GetSessionToken
+// does, with or without MFA.
+func (e *env) sessionOf(t *testing.T, name string, mfa bool) keyPair {
+	t.Helper()
+	u, err := e.dir.GetUser(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, tok, err := e.tokens.Issue(session.Grant{Principal: u.ARN(), PrincipalID: u.ID, Account: account, MFA: mfa, Duration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.keep(c.Secret.Reveal())
+	return keyPair{id: c.AccessKeyID, secret: c.Secret.Reveal(), token: tok}
 }
 
 // post sends body signed with k for service and returns the status and

@@ -25,9 +25,9 @@ const RevocationKind = "session-revocation"
 var ErrRevoked = errors.New("session: revoked")
 
 // Revocation refuses every session token of a principal issued before
-// Before. Tokens carry their issue time to the second, rounded down, so a
-// token issued in the same second as Before, just after it, is refused too:
-// the error falls on the safe side.
+// Before. Tokens carry their issue time to the nanosecond (tokens of
+// earlier versions to the second, rounded down, which refuses those issued
+// in the same second just after Before: the error falls on the safe side).
 type Revocation struct {
 	Before time.Time `json:"before"`
 	By     string    `json:"by,omitempty"`

@@ -202,4 +202,29 @@ func TestLookupTokenRevoked(t *testing.T) {
 	if _, err := ks.LookupToken(ctx, fresh.AccessKeyID, freshToken); err != nil {
 		t.Fatalf("session issued after the revocation: %v", err)
 	}
+	// Revoke, then issue again within the same second: the new session
+	// works, the one issued a moment before the revocation does not.
+	clk.t = t0.Add(4*time.Second + 100*time.Millisecond)
+	before, beforeToken, err := tok.Issue(grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.t = t0.Add(4*time.Second + 200*time.Millisecond)
+	if _, err := Revoke(ctx, s, alice, Revocation{Before: clk.t}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Load(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	clk.t = t0.Add(4*time.Second + 300*time.Millisecond)
+	after, afterToken, err := tok.Issue(grant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ks.LookupToken(ctx, before.AccessKeyID, beforeToken); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("issued 100 ms before the revocation: %v", err)
+	}
+	if _, err := ks.LookupToken(ctx, after.AccessKeyID, afterToken); err != nil {
+		t.Fatalf("issued 100 ms after the revocation, in the same second: %v", err)
+	}
 }

@@ -113,6 +113,7 @@ type wire struct {
 	SourceKeyID string    `json:"sk"`
 	MFA         bool      `json:"m,omitempty"`
 	Issued      int64     `json:"iat"`
+	IssuedNano  int64     `json:"iatn,omitempty"` // the issue time to the nanosecond
 	Expires     int64     `json:"exp"`
 	Role        *wireRole `json:"r,omitempty"`
 }
@@ -193,19 +194,22 @@ func (t *Tokens) Issue(g Grant) (Claims, string, error) {
 	id := KeyPrefix + base32.StdEncoding.EncodeToString(b[:10])
 	sec := base64.StdEncoding.EncodeToString(b[10:])
 	clear(b[:])
-	now := t.clock().UTC().Truncate(time.Second)
+	// The issue time is kept to the nanosecond, so that a revocation
+	// refuses exactly the sessions issued before it, not those issued in
+	// the same second just after; the expiry is whole seconds, as AWS's.
+	now := t.clock().UTC()
 	c := Claims{
 		AccessKeyID: id, Secret: sigv4.NewSecret(sec),
 		Principal: g.Principal, PrincipalID: g.PrincipalID, Account: g.Account,
 		SourceKeyID: g.SourceKeyID, MFA: g.MFA,
-		Issued: now, Expires: now.Add(g.Duration.Truncate(time.Second)),
+		Issued: now, Expires: now.Truncate(time.Second).Add(g.Duration.Truncate(time.Second)),
 		Role: g.Role,
 	}
 	plain, err := json.Marshal(wire{
 		V: wireVersion, AccessKeyID: id, Secret: sec,
 		Principal: c.Principal, PrincipalID: c.PrincipalID, Account: c.Account,
 		SourceKeyID: c.SourceKeyID, MFA: c.MFA,
-		Issued: c.Issued.Unix(), Expires: c.Expires.Unix(),
+		Issued: c.Issued.Unix(), IssuedNano: c.Issued.UnixNano(), Expires: c.Expires.Unix(),
 		Role: g.Role.wire(),
 	})
 	if err != nil {
@@ -253,6 +257,9 @@ func (t *Tokens) Open(token string) (Claims, error) {
 		SourceKeyID: w.SourceKeyID, MFA: w.MFA,
 		Issued: time.Unix(w.Issued, 0).UTC(), Expires: time.Unix(w.Expires, 0).UTC(),
 		Role: w.Role.session(),
+	}
+	if w.IssuedNano/int64(time.Second) == w.Issued {
+		c.Issued = time.Unix(0, w.IssuedNano).UTC()
 	}
 	if !t.clock().Before(c.Expires) {
 		return Claims{}, fmt.Errorf("%w: %s expired at %s", sigv4.ErrExpiredToken, c.AccessKeyID, c.Expires.Format(time.RFC3339))

@@ -365,6 +365,47 @@ func TestAssumeRoleRevoked(t *testing.T) {
 	}
 }
 
+// TestSessionOfDeletedRole: a role session acts for the role it was
+// issued for, by its unique id: once the role is deleted, its sessions
+// are refused, and a new role under the same name does not revive them.
+// The same holds for a user's GetSessionToken credentials.
+func TestSessionOfDeletedRole(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	a := w.assume(t, w.alice.key, w.alice.secret, "", assumeBody(role("deployer"), "s1"))
+	ac := a.Credentials
+	if rec := call(w.h, callerBody, ac.AccessKeyID, ac.SecretAccessKey, ac.SessionToken); rec.Code != 200 {
+		t.Fatalf("before deletion: %d %s", rec.Code, rec.Body)
+	}
+	r, err := w.dir.GetRole(ctx, "deployer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.dir.DeleteRole(ctx, "deployer"); err != nil {
+		t.Fatal(err)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(w.policies.Load(ctx))
+	refused := func(what string) {
+		t.Helper()
+		rec := call(w.h, callerBody, ac.AccessKeyID, ac.SecretAccessKey, ac.SessionToken)
+		if rec.Code != 403 || errCode(t, rec) != "InvalidClientTokenId" {
+			t.Fatalf("%s: %d %s", what, rec.Code, rec.Body)
+		}
+	}
+	refused("after the role was deleted")
+	r.ID = ""
+	_, err = w.dir.AddRole(ctx, r)
+	must(err)
+	must(w.policies.Load(ctx))
+	refused("after a role of the same name was created")
+}
+
 // The protected-API check gives later enforcement points the caller and
 // the full policy context of a signed request.
 func TestCallerContext(t *testing.T) {
