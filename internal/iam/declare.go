@@ -147,6 +147,12 @@ func (dir *Directory) Declare(ctx context.Context, d Declaration) (changed int, 
 			}
 			changed++
 		}
+		// Trust policies name existing principals, as the API requires.
+		for _, r := range d.Roles {
+			if err := dir.checkTrusted(ctx, tx, r.TrustPolicy, r.Name); err != nil {
+				return fmt.Errorf("iam.roles %s: %w", r.Name, err)
+			}
+		}
 		// Every reference must resolve, as the API requires.
 		for _, rf := range declaredRefs(d, refs) {
 			if _, _, err := dir.getPolicyByARN(ctx, tx, rf); err != nil {

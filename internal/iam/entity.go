@@ -235,6 +235,20 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 	if err != nil {
 		return err
 	}
+	if create && caseless[kind] {
+		// As in AWS, names are not told apart by case: "ALICE" cannot
+		// be created beside "alice", or it would be another principal
+		// under what people read as the same name.
+		recs, err := tx.List(ctx, kind, "")
+		if err != nil {
+			return err
+		}
+		for _, r := range recs {
+			if strings.EqualFold(r.Key, key) {
+				return store.ErrExists
+			}
+		}
+	}
 	if create {
 		_, err = tx.Create(ctx, kind, key, b)
 	} else {
@@ -242,6 +256,9 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 	}
 	return err
 }
+
+// caseless are the kinds whose names are unique regardless of case.
+var caseless = map[string]bool{KindUser: true, KindRole: true, KindGroup: true, KindPolicy: true}
 
 // modify reads an entity, lets fn change it, and writes it back, all in one
 // transaction.
@@ -346,10 +363,41 @@ func (d *Directory) DeleteUser(ctx context.Context, name string) error {
 		case len(u.Groups) > 0:
 			return awsError(ErrDeleteConflict, "Cannot delete entity, must remove users from group first.")
 		}
-		_, err = tx.Delete(ctx, KindUser, name)
-		return err
+		if _, err = tx.Delete(ctx, KindUser, name); err != nil {
+			return err
+		}
+		return forgetPrincipal(ctx, tx, u.ID, u.ARN(), arn(u.Account, "user", "", u.Name))
 	})
 	return err
+}
+
+// forgetPrincipal replaces, in every role's trust policy, the ARNs of a
+// user or role being deleted by its unique id, as AWS does: a principal
+// created later under the same name is another principal, which the
+// trust does not extend to. The id matches no caller.
+func forgetPrincipal(ctx context.Context, tx store.Tx, id string, arns ...string) error {
+	recs, err := tx.List(ctx, KindRole, "")
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		var r Role
+		if err := json.Unmarshal(rec.Value, &r); err != nil {
+			continue // an unreadable role fails closed in the snapshot
+		}
+		doc := r.TrustPolicy
+		for _, a := range arns {
+			doc = strings.ReplaceAll(doc, `"`+a+`"`, `"`+id+`"`)
+		}
+		if doc == r.TrustPolicy {
+			continue
+		}
+		r.TrustPolicy = doc
+		if err := put(ctx, tx, KindRole, rec.Key, r, false, rec.Revision); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // TagUser adds or replaces tags on a user.
@@ -398,6 +446,9 @@ func (d *Directory) AddRole(ctx context.Context, r Role) (Role, error) {
 	}
 	nr.Boundary = r.Boundary
 	_, err = d.update(ctx, func(tx store.Tx) error {
+		if err := d.checkTrusted(ctx, tx, nr.TrustPolicy, nr.Name); err != nil {
+			return err
+		}
 		if nr.Boundary != "" {
 			if _, _, err := d.getPolicyByARN(ctx, tx, nr.Boundary); err != nil {
 				return err
@@ -463,8 +514,10 @@ func (d *Directory) DeleteRole(ctx context.Context, name string) error {
 		case len(r.Attached) > 0:
 			return awsError(ErrDeleteConflict, "Cannot delete entity, must detach all policies first.")
 		}
-		_, err = tx.Delete(ctx, KindRole, name)
-		return err
+		if _, err = tx.Delete(ctx, KindRole, name); err != nil {
+			return err
+		}
+		return forgetPrincipal(ctx, tx, r.ID, r.ARN(), arn(r.Account, "role", "", r.Name))
 	})
 	return err
 }
@@ -474,11 +527,63 @@ func (d *Directory) UpdateAssumeRolePolicy(ctx context.Context, name, doc string
 	if err := CheckPolicy(doc, policy.Trust, MaxTrustBytes); err != nil {
 		return err
 	}
-	_, err := modify(ctx, d, KindRole, "role", name, func(_ store.Tx, r *Role) error {
+	_, err := modify(ctx, d, KindRole, "role", name, func(tx store.Tx, r *Role) error {
+		if err := d.checkTrusted(ctx, tx, doc, r.Name); err != nil {
+			return err
+		}
 		r.TrustPolicy = doc
 		return nil
 	})
 	return err
+}
+
+// checkTrusted refuses a trust policy that names a user or role of this
+// account that does not exist, as AWS does ("Invalid principal in
+// policy"): whoever later created one under that name would inherit the
+// trust. self names the role the policy is for, which may trust itself.
+func (d *Directory) checkTrusted(ctx context.Context, r store.Reader, doc, self string) error {
+	parsed, errs := policy.Check([]byte(doc), policy.Trust)
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrMalformedPolicy, errs[0].Error())
+	}
+	prefix := "arn:" + Partition + ":iam::" + d.account + ":"
+	for _, st := range parsed.Statements {
+		for _, p := range []*policy.Principal{st.Principal, st.NotPrincipal} {
+			if p == nil {
+				continue
+			}
+			for _, e := range p.Entries {
+				if e.Type != policy.PrincipalAWS {
+					continue
+				}
+				for _, v := range e.Values {
+					rest, ok := strings.CutPrefix(v.S, prefix)
+					if !ok {
+						continue
+					}
+					kind, what := "", ""
+					switch {
+					case strings.HasPrefix(rest, "user/"):
+						kind, what = KindUser, "user"
+					case strings.HasPrefix(rest, "role/"):
+						kind, what = KindRole, "role"
+					default:
+						continue
+					}
+					name := rest[strings.LastIndexByte(rest, '/')+1:]
+					if kind == KindRole && name == self {
+						continue
+					}
+					if _, err := r.Get(ctx, kind, name); errors.Is(err, store.ErrNotFound) {
+						return fmt.Errorf("%w: Invalid principal in policy: \"AWS\":\"%s\" (no %s named %s)", ErrMalformedPolicy, clip(v.S), what, clip(name))
+					} else if err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // UpdateRole changes a role's description and maximum session (zero

@@ -204,3 +204,28 @@ func TestPoliciesFollowTheStore(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestNamesIgnoreCase: as in AWS, a user, role, group or policy cannot be
+// created under a name that differs from an existing one only in case.
+func TestNamesIgnoreCase(t *testing.T) {
+	d, _, _ := newDirectory(t)
+	ctx := context.Background()
+	trust := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}`
+	doc := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}`
+	for _, tc := range []struct {
+		what   string
+		create func(name string) error
+	}{
+		{"user", func(n string) error { _, err := d.CreateUser(ctx, n); return err }},
+		{"role", func(n string) error { _, err := d.AddRole(ctx, Role{Name: n, TrustPolicy: trust}); return err }},
+		{"group", func(n string) error { _, err := d.AddGroup(ctx, Group{Name: n}); return err }},
+		{"policy", func(n string) error { _, err := d.CreatePolicy(ctx, ManagedPolicy{Name: n, Document: doc}); return err }},
+	} {
+		if err := tc.create("Deployers"); err != nil {
+			t.Fatalf("%s: %v", tc.what, err)
+		}
+		if err := tc.create("DEPLOYERS"); !errors.Is(err, ErrEntityExists) {
+			t.Errorf("%s DEPLOYERS beside Deployers: %v", tc.what, err)
+		}
+	}
+}

@@ -115,7 +115,7 @@ var principalTypes = []string{
 func principalValueOK(typ, s string) bool {
 	switch typ {
 	case PrincipalAWS:
-		return s == "*" || isAccountID(s) || principalARN(s)
+		return s == "*" || isAccountID(s) || principalARN(s) || uniqueID(s)
 	case PrincipalSPIFFE:
 		td, _, _ := strings.Cut(strings.TrimPrefix(s, "spiffe://"), "/")
 		return strings.HasPrefix(s, "spiffe://") && td != ""
@@ -123,6 +123,21 @@ func principalValueOK(typ, s string) bool {
 		return s != "" && !strings.ContainsAny(s, " \t\r\n")
 	}
 	return s != ""
+}
+
+// uniqueID reports whether s is the unique id of a user or role ("AIDA…",
+// "AROA…"): what a trust policy holds in place of the ARN of a principal
+// that was deleted, as in AWS. It matches no caller.
+func uniqueID(s string) bool {
+	if len(s) < 20 || len(s) > 128 || (!strings.HasPrefix(s, "AIDA") && !strings.HasPrefix(s, "AROA")) {
+		return false
+	}
+	for i := 4; i < len(s); i++ {
+		if c := s[i]; !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // principalARN reports whether s is an ARN that can name a principal: an

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"path/filepath"
@@ -404,6 +405,46 @@ func TestSessionOfDeletedRole(t *testing.T) {
 	must(err)
 	must(w.policies.Load(ctx))
 	refused("after a role of the same name was created")
+}
+
+// TestTrustOfDeletedUser: a trust policy names a user, not a name: once
+// the user is deleted, its ARN in the trust policy becomes its unique id,
+// and a new user created under the same name cannot assume the role. A
+// trust policy naming a user that does not exist is refused.
+func TestTrustOfDeletedUser(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := w.dir.AddRole(ctx, iam.Role{Name: "ghostly", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:zt:iam::` + acct + `:user/ghost"},"Action":"sts:AssumeRole"}]}`})
+	if !errors.Is(err, iam.ErrMalformedPolicy) || !strings.Contains(err.Error(), "Invalid principal in policy") {
+		t.Fatalf("a trust policy naming no one: %v", err)
+	}
+	_, err = w.dir.CreateUser(ctx, "dave")
+	must(err)
+	_, err = w.dir.AddRole(ctx, iam.Role{Name: "daverole", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:zt:iam::` + acct + `:user/dave"},"Action":"sts:AssumeRole"}]}`})
+	must(err)
+	old, err := w.dir.GetUser(ctx, "dave")
+	must(err)
+	must(w.dir.DeleteUser(ctx, "dave"))
+	r, err := w.dir.GetRole(ctx, "daverole")
+	must(err)
+	if !strings.Contains(r.TrustPolicy, `"`+old.ID+`"`) || strings.Contains(r.TrustPolicy, "user/dave") {
+		t.Fatalf("trust policy after the user was deleted: %s", r.TrustPolicy)
+	}
+	_, err = w.dir.CreateUser(ctx, "dave")
+	must(err)
+	k, sec, err := w.dir.CreateAccessKey(ctx, "dave")
+	must(err)
+	must(w.policies.Load(ctx))
+	rec := call(w.h, assumeBody(role("daverole"), "s1"), k.ID, sec.Reveal(), "")
+	if rec.Code != 403 || errCode(t, rec) != "AccessDenied" {
+		t.Fatalf("the new dave assumed the old dave's role: %d %s", rec.Code, rec.Body)
+	}
 }
 
 // The protected-API check gives later enforcement points the caller and
