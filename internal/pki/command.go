@@ -87,6 +87,7 @@ federation); --format pem prints the root certificates in PEM (for curl
 
 	var spiffeID, csrFile, outDir string
 	var ttl time.Duration
+	var force bool
 	issue := &cobra.Command{
 		Use:   "issue --spiffe-id ID (--out DIR | --csr FILE)",
 		Short: "Issue an X.509-SVID",
@@ -100,6 +101,13 @@ chain printed; the key never leaves its owner.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if (csrFile == "") == (outDir == "") {
 				return fmt.Errorf("give one of --out DIR (make a key) and --csr FILE (sign a request)")
+			}
+			if outDir != "" && !force {
+				for _, f := range []string{"svid.key", "svid.pem"} {
+					if _, err := os.Stat(filepath.Join(outDir, f)); err == nil {
+						return fmt.Errorf("%s already holds %s: give --force to replace it", outDir, f)
+					}
+				}
 			}
 			c, err := client()
 			if err != nil {
@@ -122,8 +130,8 @@ chain printed; the key never leaves its owner.`,
 				csrPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
 			}
 			req := IssueJSON{SpiffeID: spiffeID, CSRPEM: string(csrPEM)}
-			if ttl != 0 {
-				req.TTL = ttl.String()
+			if cmd.Flags().Changed("ttl") {
+				req.TTL = ttl.String() // 0 is refused by the node, not taken for the default
 			}
 			body, err := json.Marshal(req)
 			if err != nil {
@@ -171,7 +179,8 @@ chain printed; the key never leaves its owner.`,
 	issue.Flags().StringVar(&spiffeID, "spiffe-id", "", "the SPIFFE ID to certify, spiffe://TRUST_DOMAIN/PATH (required)")
 	issue.Flags().StringVar(&csrFile, "csr", "", "sign this PEM certificate request and print the chain")
 	issue.Flags().StringVar(&outDir, "out", "", "make a key and write svid.pem, svid.key and bundle.pem here")
-	issue.Flags().DurationVar(&ttl, "ttl", 0, "lifetime (default: ca.svid_ttl; at most ca.max_ttl)")
+	issue.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, at least 1m (default: ca.svid_ttl; at most ca.max_ttl)")
+	issue.Flags().BoolVar(&force, "force", false, "replace the key and certificate already in --out")
 	issue.MarkFlagRequired("spiffe-id")
 
 	var serial, reason string

@@ -142,6 +142,9 @@ func (c ControlConfig) issue(w http.ResponseWriter, r *http.Request) {
 			if ttl, err = time.ParseDuration(req.TTL); err != nil || ttl <= 0 {
 				return nil, fmt.Errorf("%w: ttl %s is not a positive duration", ErrRequest, quote(req.TTL))
 			}
+			if ttl < time.Minute {
+				return nil, fmt.Errorf("%w: ttl %s is shorter than 1m", ErrRequest, quote(req.TTL))
+			}
 		}
 		b, _ := pem.Decode([]byte(req.CSRPEM))
 		if b == nil || b.Type != "CERTIFICATE REQUEST" {
@@ -194,7 +197,7 @@ func ParseSerial(s string) (*big.Int, error) {
 	h = strings.TrimPrefix(h, "0x")
 	n, ok := new(big.Int).SetString(h, 16)
 	if !ok || h == "" || n.Sign() <= 0 {
-		return nil, fmt.Errorf("%w: serial %s is not a positive hexadecimal number", ErrUnknownCert, quote(s))
+		return nil, fmt.Errorf("%w: serial %s is not a positive hexadecimal number", ErrMalformed, quote(s))
 	}
 	return n, nil
 }

@@ -93,7 +93,7 @@ func (ca *CA) Revoke(ctx context.Context, serial *big.Int, reason Reason, by str
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("pki: revoke %s: %w", key, err)
+		return fmt.Errorf("revoke %s: %w", key, err)
 	}
 	if rev == 0 {
 		return nil // already revoked: nothing was written

@@ -151,7 +151,7 @@ func TestMTLSGateway(t *testing.T) {
 	}
 
 	// Refused requests: another trust domain, a reserved-looking but
-	// malformed ID, a bad TTL; nothing is issued.
+	// malformed ID, bad TTLs; nothing is issued.
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -159,6 +159,7 @@ func TestMTLSGateway(t *testing.T) {
 		{[]string{"--spiffe-id", "spiffe://other.org/web"}, "trust domain"},
 		{[]string{"--spiffe-id", "spiffe://example.org/a/../b"}, "spiffe id"},
 		{[]string{"--spiffe-id", "spiffe://example.org/web", "--ttl", "-5m"}, "ttl"},
+		{[]string{"--spiffe-id", "spiffe://example.org/web", "--ttl", "1s"}, "shorter than 1m"},
 		{[]string{"--spiffe-id", "spiffe://example.org/device/dev-aaaaaaaaaaaaaaaa"}, "enrollment and joining only"},
 	} {
 		args := append([]string{"ca", "issue", "--data-dir", dir, "--out", filepath.Join(t.TempDir(), "x")}, tc.args...)
@@ -170,6 +171,10 @@ func TestMTLSGateway(t *testing.T) {
 
 	web, webSerial := issueSVID(t, dir, "spiffe://example.org/web")
 	batch, _ := issueSVID(t, dir, "spiffe://example.org/batch")
+	// A directory already holding a key is not overwritten unasked.
+	if out, err := exec.Command(binary, "ca", "issue", "--data-dir", dir, "--spiffe-id", "spiffe://example.org/web", "--out", web).CombinedOutput(); err == nil || !strings.Contains(string(out), "--force") {
+		t.Errorf("ca issue into a directory holding a key: %v %s", err, out)
+	}
 
 	// curl with the allowed workload's SVID.
 	code, body, err = curlCert(t, curl, web, base+"/billing/invoices")
@@ -264,8 +269,8 @@ func TestMTLSGateway(t *testing.T) {
 	// Issuance, decisions and the revocation are on the audit record,
 	// without any private key.
 	text := auditText(t, dir)
-	if n := strings.Count(text, `"errorCode":"CertificateRefused"`); n != 4 {
-		t.Errorf("%d refused issuances on record, want 4", n)
+	if n := strings.Count(text, `"errorCode":"CertificateRefused"`); n != 5 {
+		t.Errorf("%d refused issuances on record, want 5", n)
 	}
 	for _, want := range []string{`"eventName":"TLSHandshake"`, `"errorCode":"CertificateRejected"`, `"eventName":"IssueCertificate"`, `"eventName":"RevokeCertificate"`, `"arn":"spiffe://example.org/web"`, `"type":"Workload"`} {
 		if !strings.Contains(text, want) {
