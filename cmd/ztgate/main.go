@@ -30,9 +30,11 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	iamCmd := iamapi.Command()
+	iamCmd.AddCommand(serve.BootstrapAdminCommand())
 	auditCmd := audit.Command()
 	auditCmd.AddCommand(index.Commands()...)
-	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamapi.Command(), pki.Command(), agent.Command(), device.Command(), buildinfo.Command())
+	root.AddCommand(serve.Command(), datadir.InitCommand(), config.Command(), authz.Command(), auditCmd, control.Command(), control.SessionCommand(), iamCmd, pki.Command(), agent.Command(), device.Command(), buildinfo.Command())
 	usage.Enforce(root)
 	if err := root.Execute(); err != nil {
 		if code := usage.Report(os.Stderr, err); code != 0 {

@@ -182,7 +182,7 @@ func TestMessages(t *testing.T) {
 		},
 		{
 			"unknown key in element",
-			"iam:\n  roles:\n    - name: deployer\n      trust_policy: '{}'\n      max_sesion_duration: 2h\n",
+			"iam:\n  roles:\n    - name: deployer\n      trust_policy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"000000000000\"}, \"Action\": \"sts:AssumeRole\"}]}'\n      max_sesion_duration: 2h\n",
 			`config.yaml:5:7: iam.roles[0].max_session_duration: unknown key "max_sesion_duration" (did you mean "max_session_duration"?)`,
 			ErrUnknownKey,
 		},
@@ -194,7 +194,7 @@ func TestMessages(t *testing.T) {
 		},
 		{
 			"duplicate key in element",
-			"iam:\n  policies:\n    - name: a\n      document: '{}'\n      name: b\n",
+			"iam:\n  policies:\n    - name: a\n      document: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"s3:GetObject\", \"Resource\": \"*\"}]}'\n      name: b\n",
 			`config.yaml:5:7: iam.policies[0].name: duplicate key "name" (first at line 3)`,
 			ErrDuplicateKey,
 		},
@@ -290,7 +290,7 @@ func TestDefaults(t *testing.T) {
 			setDefaults(reflect.New(l.typ.Elem()).Elem(), l.path+"[]")
 		}()
 	}
-	c, err := Parse("config.yaml", []byte("iam: {roles: [{name: r, trust_policy: '{}'}]}\n"))
+	c, err := Parse("config.yaml", []byte("iam: {roles: [{name: r, trust_policy: '{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Principal\": {\"AWS\": \"000000000000\"}, \"Action\": \"sts:AssumeRole\"}]}'}]}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,9 +542,9 @@ func TestValidate(t *testing.T) {
 			`iam.groups[0].policies[0].document: must be a JSON object ({...}), got a JSON string`},
 		{"trust policy required", withIAM(func(c *Config) { c.IAM.Roles[0].TrustPolicy = "" }), `iam.roles[0].trust_policy: required`},
 		{"inline policies", withIAM(func(c *Config) {
-			c.IAM.Users[0].Policies = []InlinePolicy{{Name: "a", Document: "{}"}, {Name: "b", Document: "{}"}, {Name: "a", Document: "{}"}}
+			c.IAM.Users[0].Policies = []InlinePolicy{{Name: "a", Document: okDoc}, {Name: "b", Document: okDoc}, {Name: "a", Document: okDoc}}
 		}), `iam.users[0].policies[2].name: name "a" is already used by iam.users[0].policies[0]`},
-		{"inline policy name required", withIAM(func(c *Config) { c.IAM.Roles[0].Policies = []InlinePolicy{{Document: "{}"}} }),
+		{"inline policy name required", withIAM(func(c *Config) { c.IAM.Roles[0].Policies = []InlinePolicy{{Document: okDoc}} }),
 			`iam.roles[0].policies[0].name: required`},
 		{"managed policy arn", withIAM(func(c *Config) {
 			c.IAM.Roles[0].ManagedPolicies = []string{"arn:aws:iam::aws:policy/ReadOnlyAccess", "ReadOnly"}
@@ -653,12 +653,15 @@ func TestValidate(t *testing.T) {
 
 // withIAM returns a change that declares a valid set of IAM entities and
 // an issuer, then applies change.
+//
+// Its documents are sound policies: config validate checks them as ztgate
+// will apply them.
 func withIAM(change func(*Config)) func(*Config) {
 	return func(c *Config) {
-		c.IAM.Policies = []IAMPolicy{{Name: "ReadOnly", Path: "/", Document: `{"Version": "2012-10-17", "Statement": []}`}}
+		c.IAM.Policies = []IAMPolicy{{Name: "ReadOnly", Path: "/", Document: okDoc}}
 		c.IAM.Groups = []IAMGroup{{Name: "developers", Path: "/", ManagedPolicies: []string{"ReadOnly"}}}
 		c.IAM.Users = []IAMUser{{Name: "alice", Path: "/", Groups: []string{"developers"}, Tags: []Tag{{"team", "blue"}}}}
-		c.IAM.Roles = []IAMRole{{Name: "deployer", Path: "/", TrustPolicy: "{}", MaxSessionDuration: Duration(time.Hour)}}
+		c.IAM.Roles = []IAMRole{{Name: "deployer", Path: "/", TrustPolicy: okTrust, MaxSessionDuration: Duration(time.Hour)}}
 		c.STS.WebIdentity.Issuers = []OIDCIssuer{{URL: "https://token.actions.githubusercontent.com", Audiences: []string{"sts.amazonaws.com"}}}
 		change(c)
 	}
@@ -754,3 +757,9 @@ func TestCertTTLFollowsMaxTTL(t *testing.T) {
 		t.Errorf("a named cert_ttl over max_ttl: %v", err)
 	}
 }
+
+// okDoc and okTrust are sound identity and trust policies.
+const (
+	okDoc   = `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]}`
+	okTrust = `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": "000000000000"}, "Action": "sts:AssumeRole"}]}`
+)

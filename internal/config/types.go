@@ -113,7 +113,7 @@ type IAMPolicy struct {
 	Name        string `yaml:"name" required:"true" example:"ReadOnly" doc:"The policy's name: 1 to 128 letters, digits and +=,.@_-."`
 	Path        string `yaml:"path" default:"/" doc:"Path of the policy, which its ARN includes: the path /ops/ gives arn:zt:iam::ACCOUNT:policy/ops/NAME. Begins and ends with /, at most 512 printable ASCII characters."`
 	Description string `yaml:"description" example:"Read any object in S3" doc:"What the policy is for, up to 1000 characters."`
-	Document    string `yaml:"document" required:"true" example:"'{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"s3:GetObject\", \"s3:ListBucket\"], \"Resource\": \"*\"}]}'" doc:"The policy document: IAM policy JSON, as a string (a block scalar, document: |, keeps it readable). It must be a JSON object here; its statements are checked when ztgate applies the configuration."`
+	Document    string `yaml:"document" required:"true" example:"'{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": [\"s3:GetObject\", \"s3:ListBucket\"], \"Resource\": \"*\"}]}'" doc:"The policy document: IAM policy JSON, as a string (a block scalar, document: |, keeps it readable). config validate checks it as ztgate will apply it."`
 }
 
 // InlinePolicy is a policy embedded in one group, user or role.

@@ -325,7 +325,7 @@ func (ch *checker) iam(c *IAM) {
 		roles[i] = r.Name
 		ch.path(path+".path", r.Path)
 		ch.description(path+".description", r.Description)
-		ch.document(path+".trust_policy", r.TrustPolicy)
+		ch.policyOf(path+".trust_policy", r.TrustPolicy, policy.Trust)
 		ch.inRange(path+".max_session_duration", r.MaxSessionDuration, minSession, maxSession)
 		ch.tags(path+".tags", r.Tags)
 		ch.inline(path+".policies", r.Policies)
@@ -453,11 +453,24 @@ func (ch *checker) description(path, s string) {
 // configuration is applied (a start refuses one that is not); a mistake
 // in the JSON is worth reporting here, at its line.
 func (ch *checker) document(path, doc string) {
+	ch.policyOf(path, doc, policy.Identity)
+}
+
+// policyOf checks a declared policy document as ztgate will apply it,
+// with AWS's wording, so that "config validate" refuses what the node
+// would refuse at start.
+func (ch *checker) policyOf(path, doc string, kind policy.Kind) {
 	if doc == "" {
 		return // required reports it
 	}
 	if reason := documentProblem(doc); reason != "" {
 		ch.errorf(path, "%s", reason)
+		return
+	}
+	if _, errs := policy.CheckEvaluable([]byte(doc), kind); len(errs) > 0 {
+		for _, e := range errs {
+			ch.errorf(path, "%s", e.Error())
+		}
 	}
 }
 

@@ -147,10 +147,14 @@ func (dir *Directory) Declare(ctx context.Context, d Declaration) (changed int, 
 			}
 			changed++
 		}
-		// Trust policies name existing principals, as the API requires.
+		// The API refuses a trust policy naming a user or role that does
+		// not exist; the configuration may name one made later through
+		// the API (or the bootstrap administrator), so it is only told.
 		for _, r := range d.Roles {
-			if err := dir.checkTrusted(ctx, tx, r.TrustPolicy, r.Name); err != nil {
-				return fmt.Errorf("iam.roles %s: %w", r.Name, err)
+			if err := dir.checkTrusted(ctx, tx, r.TrustPolicy, r.Name); errors.Is(err, ErrMalformedPolicy) {
+				dir.log.Warn("a declared role's trust policy names a principal that does not exist (yet)", "role", r.Name, "err", err)
+			} else if err != nil {
+				return err
 			}
 		}
 		// Every reference must resolve, as the API requires.
@@ -192,6 +196,11 @@ func putAny(ctx context.Context, tx store.Tx, kind, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	if twin, err := caseTwin(ctx, tx, kind, key); err != nil {
+		return err
+	} else if twin != "" {
+		return awsError(ErrEntityExists, "%s differs from the existing %s only in case; names are unique regardless of case", clip(key), clip(twin))
 	}
 	_, err = tx.Put(ctx, kind, key, b)
 	return err

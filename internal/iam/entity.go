@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ztgate/ztgate/internal/authz"
 	"github.com/ztgate/ztgate/internal/policy"
 	"github.com/ztgate/ztgate/internal/store"
 )
@@ -235,18 +236,11 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 	if err != nil {
 		return err
 	}
-	if create && caseless[kind] {
-		// As in AWS, names are not told apart by case: "ALICE" cannot
-		// be created beside "alice", or it would be another principal
-		// under what people read as the same name.
-		recs, err := tx.List(ctx, kind, "")
-		if err != nil {
+	if create {
+		if twin, err := caseTwin(ctx, tx, kind, key); err != nil {
 			return err
-		}
-		for _, r := range recs {
-			if strings.EqualFold(r.Key, key) {
-				return store.ErrExists
-			}
+		} else if twin != "" {
+			return store.ErrExists
 		}
 	}
 	if create {
@@ -255,6 +249,26 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 		_, err = tx.Replace(ctx, kind, key, b, rev)
 	}
 	return err
+}
+
+// caseTwin returns the name of an entity of kind that differs from key
+// only in case, or "". As in AWS, names are not told apart by case:
+// "ALICE" cannot be created beside "alice", or it would be another
+// principal under what people read as the same name.
+func caseTwin(ctx context.Context, r store.Reader, kind, key string) (string, error) {
+	if !caseless[kind] {
+		return "", nil
+	}
+	recs, err := r.List(ctx, kind, "")
+	if err != nil {
+		return "", err
+	}
+	for _, rec := range recs {
+		if rec.Key != key && strings.EqualFold(rec.Key, key) {
+			return rec.Key, nil
+		}
+	}
+	return "", nil
 }
 
 // caseless are the kinds whose names are unique regardless of case.
@@ -366,16 +380,18 @@ func (d *Directory) DeleteUser(ctx context.Context, name string) error {
 		if _, err = tx.Delete(ctx, KindUser, name); err != nil {
 			return err
 		}
-		return forgetPrincipal(ctx, tx, u.ID, u.ARN(), arn(u.Account, "user", "", u.Name))
+		return forgetPrincipal(ctx, tx, u.ID, authz.ParsePrincipal(u.ARN()))
 	})
 	return err
 }
 
-// forgetPrincipal replaces, in every role's trust policy, the ARNs of a
+// forgetPrincipal replaces, in every role's trust policy, the ARN of a
 // user or role being deleted by its unique id, as AWS does: a principal
 // created later under the same name is another principal, which the
-// trust does not extend to. The id matches no caller.
-func forgetPrincipal(ctx context.Context, tx store.Tx, id string, arns ...string) error {
+// trust does not extend to. The id matches no caller. Values are compared
+// as the engine reads them: JSON-decoded, and a role by its ARN without
+// path (the engine matches roles so).
+func forgetPrincipal(ctx context.Context, tx store.Tx, id string, gone authz.Principal) error {
 	recs, err := tx.List(ctx, KindRole, "")
 	if err != nil {
 		return err
@@ -385,12 +401,18 @@ func forgetPrincipal(ctx context.Context, tx store.Tx, id string, arns ...string
 		if err := json.Unmarshal(rec.Value, &r); err != nil {
 			continue // an unreadable role fails closed in the snapshot
 		}
-		doc := r.TrustPolicy
-		for _, a := range arns {
-			doc = strings.ReplaceAll(doc, `"`+a+`"`, `"`+id+`"`)
-		}
-		if doc == r.TrustPolicy {
-			continue
+		doc, changed, err := replacePrincipal(r.TrustPolicy, id, func(v string) bool {
+			p := authz.ParsePrincipal(v)
+			switch gone.Kind {
+			case authz.Role:
+				return p.Kind == authz.Role && p.RoleARN == gone.RoleARN
+			case authz.User:
+				return p.Kind == authz.User && p.Account == gone.Account && p.Name == gone.Name
+			}
+			return false
+		})
+		if err != nil || !changed {
+			continue // a document that does not parse grants nothing
 		}
 		r.TrustPolicy = doc
 		if err := put(ctx, tx, KindRole, rec.Key, r, false, rec.Revision); err != nil {
@@ -398,6 +420,64 @@ func forgetPrincipal(ctx context.Context, tx store.Tx, id string, arns ...string
 		}
 	}
 	return nil
+}
+
+// replacePrincipal rewrites doc with every "AWS" principal value (of
+// Principal or NotPrincipal) that match holds for replaced by with. The
+// document is re-encoded: its keys sorted, its layout compact.
+func replacePrincipal(doc, with string, match func(string) bool) (string, bool, error) {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	dec.UseNumber()
+	var v map[string]any
+	if err := dec.Decode(&v); err != nil {
+		return doc, false, err
+	}
+	changed := false
+	fix := func(val any) any {
+		switch x := val.(type) {
+		case string:
+			if match(x) {
+				changed = true
+				return with
+			}
+		case []any:
+			for i, e := range x {
+				if s, ok := e.(string); ok && match(s) {
+					x[i], changed = with, true
+				}
+			}
+		}
+		return val
+	}
+	statement := func(st any) {
+		m, ok := st.(map[string]any)
+		if !ok {
+			return
+		}
+		for _, k := range []string{"Principal", "NotPrincipal"} {
+			if pm, ok := m[k].(map[string]any); ok {
+				if aws, ok := pm["AWS"]; ok {
+					pm["AWS"] = fix(aws)
+				}
+			}
+		}
+	}
+	switch sts := v["Statement"].(type) {
+	case []any:
+		for _, st := range sts {
+			statement(st)
+		}
+	default:
+		statement(sts)
+	}
+	if !changed {
+		return doc, false, nil
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return doc, false, err
+	}
+	return string(out), true, nil
 }
 
 // TagUser adds or replaces tags on a user.
@@ -517,7 +597,7 @@ func (d *Directory) DeleteRole(ctx context.Context, name string) error {
 		if _, err = tx.Delete(ctx, KindRole, name); err != nil {
 			return err
 		}
-		return forgetPrincipal(ctx, tx, r.ID, r.ARN(), arn(r.Account, "role", "", r.Name))
+		return forgetPrincipal(ctx, tx, r.ID, authz.ParsePrincipal(r.ARN()))
 	})
 	return err
 }
@@ -574,10 +654,27 @@ func (d *Directory) checkTrusted(ctx context.Context, r store.Reader, doc, self 
 					if kind == KindRole && name == self {
 						continue
 					}
-					if _, err := r.Get(ctx, kind, name); errors.Is(err, store.ErrNotFound) {
-						return fmt.Errorf("%w: Invalid principal in policy: \"AWS\":\"%s\" (no %s named %s)", ErrMalformedPolicy, clip(v.S), what, clip(name))
-					} else if err != nil {
-						return err
+					// The ARN of one that exists, its path included (a
+					// role's may be left out, as the engine matches roles).
+					var arns []string
+					switch kind {
+					case KindUser:
+						u, err := getUser(ctx, r, name)
+						if err == nil {
+							arns = []string{u.ARN()}
+						} else if !errors.Is(err, ErrNoSuchEntity) {
+							return err
+						}
+					case KindRole:
+						_, ro, err := get[Role](ctx, r, KindRole, "role", name)
+						if err == nil {
+							arns = []string{ro.ARN(), arn(ro.Account, "role", "", ro.Name)}
+						} else if !errors.Is(err, ErrNoSuchEntity) {
+							return err
+						}
+					}
+					if !slices.Contains(arns, v.S) {
+						return fmt.Errorf("%w: Invalid principal in policy: \"AWS\":\"%s\" (no such %s)", ErrMalformedPolicy, clip(v.S), what)
 					}
 				}
 			}

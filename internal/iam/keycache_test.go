@@ -182,12 +182,14 @@ func TestKeyCacheStaleRead(t *testing.T) {
 }
 
 // TestKeyCacheResync: a node whose feed lost changes forgets every
-// cached key and follows on from the current revision: another node's
-// deactivation still reaches it through the feed.
+// cached key and follows on from the current revision: a deactivation it
+// missed takes effect at the resync, and one made after it through the
+// feed.
 func TestKeyCacheResync(t *testing.T) {
 	ctx := context.Background()
 	_, st, kek := newDirectory(t)
-	ps := &storetest.Pruned{Store: st}
+	hold := make(chan struct{})
+	ps := &storetest.Pruned{Store: st, Hold: hold}
 	d := New(Config{Store: ps, KEK: kek, Account: "111122223333"})
 	if _, err := d.CreateUser(ctx, "alice"); err != nil {
 		t.Fatal(err)
@@ -196,21 +198,28 @@ func TestKeyCacheResync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runKeys(t, d)
-	for deadline := time.Now().Add(5 * time.Second); ps.Watches() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not watch again after the lost changes")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	if _, err := d.Lookup(ctx, k.ID); err != nil {
+	k2, _, err := d.CreateAccessKey(ctx, "alice")
+	if err != nil {
 		t.Fatal(err)
 	}
+	runKeys(t, d)
+	for _, id := range []string{k.ID, k2.ID} {
+		if _, err := d.Lookup(ctx, id); err != nil { // cached now
+			t.Fatal(err)
+		}
+	}
+	// Another node deactivates the key while this one's feed is behind:
+	// the change never reaches it through the feed.
 	other := New(Config{Store: st, KEK: kek, Account: "111122223333"})
 	if err := other.UpdateAccessKey(ctx, "alice", k.ID, Inactive); err != nil {
 		t.Fatal(err)
 	}
-	waitLookup(t, d, k.ID, sigv4.ErrKeyDisabled, "another node's deactivation after a resync")
+	close(hold)
+	waitLookup(t, d, k.ID, sigv4.ErrKeyDisabled, "a deactivation the feed lost, at the resync")
+	if err := other.UpdateAccessKey(ctx, "alice", k2.ID, Inactive); err != nil {
+		t.Fatal(err)
+	}
+	waitLookup(t, d, k2.ID, sigv4.ErrKeyDisabled, "another node's deactivation after a resync")
 	if n := ps.Watches(); n != 2 {
 		t.Fatalf("%d watches, want 2", n)
 	}

@@ -325,7 +325,7 @@ func (n *node) newGateway() (*gateway.Gateway, *assertion.Signer, error) {
 			return nil, nil, fmt.Errorf("sign-in: %w", err)
 		}
 	}
-	auths := []gateway.Authenticator{sessionGateway{s: n.signin, account: n.account()}, sigv4Gateway{a: n.gatewayAuthn()}}
+	auths := []gateway.Authenticator{sessionGateway{s: n.signin, account: n.account(), policies: n.policies}, sigv4Gateway{a: n.gatewayAuthn()}}
 	if n.web != nil {
 		auths = append(auths, newJWTGateway(n.web, n.account()))
 	}
@@ -472,8 +472,9 @@ func demoPolicy(account string) string {
 
 // sessionGateway authenticates people by their sign-in session cookie.
 type sessionGateway struct {
-	s       *signin.Service
-	account string
+	s        *signin.Service
+	account  string
+	policies authn.Snapshots // nil: no IAM users to check against
 }
 
 func (sessionGateway) Method() string { return "session" }
@@ -488,6 +489,14 @@ func (g sessionGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gatewa
 		return nil, err
 	}
 	p := authz.ParsePrincipal(sess.Principal)
+	if p.Kind == authz.User && g.policies != nil {
+		// A session acts for its IAM user by the user's unique id: once
+		// the user is deleted, or deleted and created again under the
+		// same name, it is void.
+		if snap := g.policies.Snapshot(); snap != nil && !snap.Holds(&p, sess.UserID) {
+			return nil, gateway.ErrNoCredentials
+		}
+	}
 	var kc authz.Context
 	kc.SetString("aws:MultiFactorAuthPresent", strconv.FormatBool(sess.MFA))
 	if sess.MFA && !sess.AuthTime.IsZero() {

@@ -191,6 +191,9 @@ func Run(ctx context.Context, o Options) error {
 
 	n := &node{cfg: cfg, dir: dir, log: log}
 	n.revoked.Log = log
+	// --dev makes keys, an administrator, a demo user and a demo app only
+	// in a data directory it set up itself: on any other, it would hand
+	// out a full administrator's key to whoever runs it.
 	kekFile := dir.Resolve(cfg.Keys.KEKFile)
 	if o.Dev {
 		if created, err := datadir.EnsureKEK(kekFile); err != nil {
@@ -263,7 +266,24 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	var adminFile, demoText string
-	if o.Dev {
+	// --dev makes an administrator and a demo user only where it set the
+	// data directory up, or where the store has no user yet: in another
+	// deployment it would hand a full administrator's key to whoever
+	// runs it, behind the IAM API's back.
+	dev := o.Dev
+	if dev && !devDir(dir) {
+		if dev, err = n.noUsers(ctx); err != nil {
+			return err
+		}
+		if dev {
+			if err := datadir.WriteFile(dir.Path(devMarker), []byte("made by ztgate serve --dev\n"), 0o600); err != nil {
+				return err
+			}
+		} else {
+			log.Warn("--dev: this data directory was not set up by --dev and its store has users; no development administrator or demo user is made", "dir", string(dir))
+		}
+	}
+	if dev {
 		if adminFile, err = n.bootstrapAdmin(ctx); err != nil {
 			return fmt.Errorf("development administrator: %w", err)
 		}
@@ -313,6 +333,7 @@ func Run(ctx context.Context, o Options) error {
 	ctlMux.Handle(device.AdminPrefix, devCtl)
 	ctlMux.Handle(device.AdminPrefix+"/", devCtl)
 	ctlMux.Handle(agent.ControlPrefix+"/", n.agents.ControlHandler())
+	ctlMux.HandleFunc("POST "+BootstrapAdminPath, n.bootstrapAdminHandler)
 	ctlMux.Handle("/", control.Handler(n, log, n.audit))
 	ctl := &http.Server{Handler: ctlMux, ConnContext: control.ConnContext, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 4)
@@ -456,7 +477,19 @@ func configFile(dir datadir.Dir, o Options) (string, error) {
 	if err := datadir.WriteFile(dir.Config(), []byte(config.Dev(devListen)), 0o600); err != nil {
 		return "", fmt.Errorf("write development config: %w", err)
 	}
+	if err := datadir.WriteFile(dir.Path(devMarker), []byte("made by ztgate serve --dev\n"), 0o600); err != nil {
+		return "", err
+	}
 	return dir.Config(), nil
+}
+
+// devMarker is the file that says --dev set the data directory up.
+const devMarker = "dev"
+
+// devDir reports whether --dev set dir up.
+func devDir(dir datadir.Dir) bool {
+	_, err := os.Stat(dir.Path(devMarker))
+	return err == nil
 }
 
 func nodeName(cfg *config.Config) string {

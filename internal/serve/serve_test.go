@@ -478,3 +478,55 @@ func TestTwoNodeChangeFeed(t *testing.T) {
 	a.stop()
 	b.stop()
 }
+
+// TestDevOnAnotherDataDir: --dev given on a data directory it did not set
+// up, whose store has users (here one made by "ztgate init" and given an
+// administrator), makes no administrator and no demo user there: it says
+// so and serves the directory as it is.
+func TestDevOnAnotherDataDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "prod")
+	ztgateCmd(t, "init", dir)
+	p := start(t, dir)
+	p.waitReady(true, 20*time.Second)
+	ztgateCmd(t, "iam", "bootstrap-admin", "--data-dir", dir, "--user-name", "root-admin", "--out", filepath.Join(t.TempDir(), "creds"))
+	p.stop()
+	p = start(t, dir, "--dev")
+	p.waitReady(true, 20*time.Second)
+	for _, f := range []string{"admin.credentials", "demo.credentials", "dev"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("--dev wrote %s into a data directory it did not set up", f)
+		}
+	}
+	p.stop()
+	if !strings.Contains(p.stderr.String(), "was not set up by --dev") {
+		t.Errorf("no warning in the log:\n%s", p.stderr.String())
+	}
+}
+
+// TestBootstrapAdmin: a deployment set up without --dev gets its first
+// administrator through the control socket, and signs IAM calls with its
+// key; a second one under the same name is refused.
+func TestBootstrapAdmin(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "prod")
+	ztgateCmd(t, "init", dir)
+	p := start(t, dir)
+	p.waitReady(true, 20*time.Second)
+	out := ztgateCmd(t, "iam", "bootstrap-admin", "--data-dir", dir)
+	if !strings.Contains(out, "user/admin") {
+		t.Fatalf("bootstrap-admin: %s", out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "admin.credentials")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin.credentials: %v %v", fi, err)
+	}
+	if users := ztgateCmd(t, "iam", "list-users", "--data-dir", dir); !strings.Contains(users, `"UserName": "admin"`) {
+		t.Fatalf("list-users with the new key: %s", users)
+	}
+	b, err := exec.Command(binary, "iam", "bootstrap-admin", "--data-dir", dir, "--out", filepath.Join(t.TempDir(), "again")).CombinedOutput()
+	if err == nil || !strings.Contains(string(b), "exists") {
+		t.Fatalf("a second bootstrap-admin: %v %s", err, b)
+	}
+	if text := auditText(t, dir); !strings.Contains(text, `"eventName":"CreateAccessKey"`) {
+		t.Error("the administrator's making is not on record")
+	}
+	p.stop()
+}

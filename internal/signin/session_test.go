@@ -231,39 +231,56 @@ func TestRevokeOnAnotherNode(t *testing.T) {
 }
 
 // TestRevokeAfterResync: a node whose feed lost changes forgets its
-// cached sessions and follows on from the current revision: a session it
-// caches afterwards and another node revokes is refused.
+// cached sessions and follows on from the current revision: a revocation
+// it missed takes effect at the resync, and one made after it through
+// the feed.
 func TestRevokeAfterResync(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "db")
 	kek, clock := testKEK(t), newClock()
 	a := newNode(t, openStore(t, path), kek, clock)
-	pb := &storetest.Pruned{Store: openStore(t, path)}
+	hold := make(chan struct{})
+	pb := &storetest.Pruned{Store: openStore(t, path), Hold: hold}
 	b := newNode(t, pb, kek, clock)
 	a.run(t)
 	b.run(t)
-	waitFor(t, "node b to watch again after the lost changes", func() bool { return pb.Watches() >= 2 })
 	sec := a.addUser(t, "alice", alicePassword)
-	ag := newAgent(t, a.server(t))
-	ag.login("alice", alicePassword, a.code(t, sec, 0))
-	waitFor(t, "node b to cache the session", func() bool {
-		s, err := b.svc.Authenticate(ag.request())
-		if err != nil {
-			t.Fatalf("node b: %v", err)
-		}
-		b.svc.mu.Lock()
-		defer b.svc.mu.Unlock()
-		_, ok := b.svc.cache[s.ID]
-		return ok
-	})
-	s, err := a.svc.Authenticate(ag.request())
-	if err != nil {
-		t.Fatal(err)
+	srvA := a.server(t)
+	cached := func(g *agent) *Session {
+		t.Helper()
+		var s *Session
+		waitFor(t, "node b to cache the session", func() bool {
+			var err error
+			if s, err = b.svc.Authenticate(g.request()); err != nil {
+				t.Fatalf("node b: %v", err)
+			}
+			b.svc.mu.Lock()
+			defer b.svc.mu.Unlock()
+			_, ok := b.svc.cache[s.ID]
+			return ok
+		})
+		return s
 	}
+	ag := newAgent(t, srvA)
+	ag.login("alice", alicePassword, a.code(t, sec, 0))
+	s := cached(ag)
+	// Revoked on a while b's feed is behind: b never hears of it.
 	if err := a.svc.Revoke(context.Background(), s.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "node b to refuse the revoked session", func() bool {
+	close(hold)
+	waitFor(t, "node b to refuse, at the resync, a session revoked while its feed was behind", func() bool {
 		_, err := b.svc.Authenticate(ag.request())
+		return errors.Is(err, ErrRevoked)
+	})
+	clock.Add(31 * time.Second)
+	ag2 := newAgent(t, srvA)
+	ag2.login("alice", alicePassword, a.code(t, sec, 0))
+	s2 := cached(ag2)
+	if err := a.svc.Revoke(context.Background(), s2.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "node b to refuse a session revoked after the resync", func() bool {
+		_, err := b.svc.Authenticate(ag2.request())
 		return errors.Is(err, ErrRevoked)
 	})
 	if n := pb.Watches(); n != 2 {

@@ -428,6 +428,14 @@ func TestTrustOfDeletedUser(t *testing.T) {
 	must(err)
 	_, err = w.dir.AddRole(ctx, iam.Role{Name: "daverole", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:zt:iam::` + acct + `:user/dave"},"Action":"sts:AssumeRole"}]}`})
 	must(err)
+	// The same ARN with an escaped slash, which JSON reads alike.
+	_, err = w.dir.AddRole(ctx, iam.Role{Name: "daverole2", TrustPolicy: `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":["arn:zt:iam::` + acct + `:user\/dave"]},"Action":"sts:AssumeRole"}}`})
+	must(err)
+	// A path the user does not have names no one.
+	_, err = w.dir.AddRole(ctx, iam.Role{Name: "pathrole", TrustPolicy: `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:zt:iam::` + acct + `:user/x/dave"},"Action":"sts:AssumeRole"}]}`})
+	if !errors.Is(err, iam.ErrMalformedPolicy) {
+		t.Fatalf("a trust policy naming the user under another path: %v", err)
+	}
 	old, err := w.dir.GetUser(ctx, "dave")
 	must(err)
 	must(w.dir.DeleteUser(ctx, "dave"))
@@ -441,9 +449,11 @@ func TestTrustOfDeletedUser(t *testing.T) {
 	k, sec, err := w.dir.CreateAccessKey(ctx, "dave")
 	must(err)
 	must(w.policies.Load(ctx))
-	rec := call(w.h, assumeBody(role("daverole"), "s1"), k.ID, sec.Reveal(), "")
-	if rec.Code != 403 || errCode(t, rec) != "AccessDenied" {
-		t.Fatalf("the new dave assumed the old dave's role: %d %s", rec.Code, rec.Body)
+	for _, name := range []string{"daverole", "daverole2"} {
+		rec := call(w.h, assumeBody(role(name), "s1"), k.ID, sec.Reveal(), "")
+		if rec.Code != 403 || errCode(t, rec) != "AccessDenied" {
+			t.Fatalf("the new dave assumed the old dave's role %s: %d %s", name, rec.Code, rec.Body)
+		}
 	}
 }
 

@@ -10,9 +10,12 @@ import (
 // Pruned is a store whose first Watch finds the change log pruned past
 // the revision asked for, as on a node that fell behind: that
 // subscription's first Next returns store.ErrResync. Later watches are
-// the store's own.
+// the store's own. With Hold set, the first Watch waits until Hold is
+// closed: changes made meanwhile are lost to the watcher, as a node
+// that fell behind loses them.
 type Pruned struct {
 	store.Store
+	Hold    <-chan struct{}
 	watches atomic.Int32
 }
 
@@ -20,6 +23,9 @@ type Pruned struct {
 func (p *Pruned) Watch(after int64) *store.Subscription {
 	if p.watches.Add(1) > 1 {
 		return p.Store.Watch(after)
+	}
+	if p.Hold != nil {
+		<-p.Hold
 	}
 	rev, err := p.Store.Revision(context.Background())
 	if err != nil {
