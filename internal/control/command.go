@@ -158,6 +158,24 @@ func recordPath(kind, key string) string {
 	return "/v1/records/" + url.PathEscape(kind) + "/" + strings.Join(parts, "/")
 }
 
+// holderOf names the IAM record (kind and key) behind a principal ARN
+// whose sessions can be revoked: a user, or the role of a role or role
+// session; "" for anything else.
+func holderOf(principal string) (kind, name string) {
+	_, res, ok := strings.Cut(principal, ":user/")
+	if ok && strings.HasPrefix(principal, "arn:") {
+		return "iam-user", res[strings.LastIndexByte(res, '/')+1:]
+	}
+	if _, res, ok = strings.Cut(principal, ":role/"); ok {
+		return "iam-role", res[strings.LastIndexByte(res, '/')+1:]
+	}
+	if _, res, ok = strings.Cut(principal, ":assumed-role/"); ok {
+		role, _, _ := strings.Cut(res, "/")
+		return "iam-role", role
+	}
+	return "", ""
+}
+
 // SessionCommand returns "ztgate session", which acts on the temporary
 // credentials (STS sessions) of a running node's principals.
 func SessionCommand() *cobra.Command {
@@ -186,11 +204,19 @@ revocation is recorded in the audit log.`,
 			if err != nil {
 				return err
 			}
-			out, err := NewClient(d.Socket()).RevokeSessions(cmd.Context(), principal, reason)
+			c := NewClient(d.Socket())
+			out, err := c.RevokeSessions(cmd.Context(), principal, reason)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "sessions of %s issued before %s revoked (revision %d)\n", out.Principal, out.Before.Format(time.RFC3339), out.Revision)
+			if kind, name := holderOf(principal); kind != "" {
+				if _, err := c.Get(cmd.Context(), kind, name); err != nil && strings.Contains(err.Error(), "not found") {
+					// A typo, or a name in another case, would look like a
+					// revocation and revoke nothing.
+					fmt.Fprintf(cmd.ErrOrStderr(), "note: no %s named %s exists now; check the ARN (names are compared exactly)\n", strings.TrimPrefix(kind, "iam-"), name)
+				}
+			}
 			return nil
 		},
 	}

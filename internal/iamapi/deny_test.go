@@ -249,6 +249,25 @@ func TestDenied(t *testing.T) {
 	}
 }
 
+// TestLastUsedHidesOwner: a caller refused GetAccessKeyLastUsed on a key
+// that exists is told what a caller asking about an unknown key is told:
+// whose key it is, and that it exists, are not its to learn.
+func TestLastUsedHidesOwner(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	nobody := e.sdk(t, e.nobody)
+	_, err := nobody.GetAccessKeyLastUsed(ctx, &iamsdk.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(e.admin.id)})
+	_, known, _ := apiError(t, err)
+	if r := e.last(t); len(r.Resources) == 0 || r.Resources[0].ARN != arnOf("user", "admin") {
+		t.Errorf("the audit record should keep the owner: %+v", r.Resources)
+	}
+	_, err = nobody.GetAccessKeyLastUsed(ctx, &iamsdk.GetAccessKeyLastUsedInput{AccessKeyId: aws.String("AKIAGHOSTGHOSTGHOST2")})
+	_, unknown, _ := apiError(t, err)
+	if known != unknown || strings.Contains(known, "user/admin") {
+		t.Errorf("an existing key's refusal %q differs from an unknown key's %q", known, unknown)
+	}
+}
+
 // TestSessionTokenWithoutMFA: credentials from GetSessionToken call no
 // IAM operation unless MFA was part of the request that got them, even
 // for a user allowed everything, as in AWS.

@@ -201,13 +201,21 @@ func (c *call) getAccessKeyLastUsed() (any, error) {
 	if err != nil && !errors.Is(err, iam.ErrNoSuchEntity) {
 		return nil, err
 	}
+	every := iam.User{Name: "*", Account: c.h.dir.Account()}.ARN()
 	if err != nil {
-		if aerr := c.authorize(iam.User{Name: "*", Account: c.h.dir.Account()}.ARN(), typeUser); aerr != nil {
+		if aerr := c.authorize(every, typeUser); aerr != nil {
 			return nil, aerr
 		}
 		return nil, err
 	}
 	if _, err := c.authUser(owner); err != nil {
+		var e *Error
+		if errors.As(err, &e) && e.Code == "AccessDenied" {
+			// Refused in the words a key that does not exist gets: whose
+			// key it is is not the caller's to learn. The audit record
+			// keeps the owner.
+			return nil, accessDenied(c.caller.ARN, "iam:GetAccessKeyLastUsed", every, "because no identity-based policy allows the iam:GetAccessKeyLastUsed action")
+		}
 		return nil, err
 	}
 	out := accessKeyLastUsedResult{UserName: owner, AccessKeyLastUsed: accessKeyLastUsedXML{ServiceName: "N/A", Region: "N/A"}}

@@ -69,7 +69,7 @@ func callerIdentity(t *testing.T, aws, url, credFile string, c *sessionCreds) (s
 func revokeSessions(t *testing.T, dir, principal string) {
 	t.Helper()
 	out, err := exec.Command(binary, "session", "revoke", "--data-dir", dir, "--principal", principal, "--reason", "test").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "sessions of "+principal+" issued before ") {
+	if err != nil || !strings.Contains(string(out), "sessions of "+principal+" issued before ") || strings.Contains(string(out), "note:") {
 		t.Fatalf("ztgate session revoke: %v\n%s", err, out)
 	}
 }
@@ -93,6 +93,10 @@ func TestServeRevokeSessions(t *testing.T) {
 	}
 	time.Sleep(time.Second) // a session is dated to the second: the next one must be later
 	revokeSessions(t, dir, arn)
+	// A principal that does not exist is revoked all the same, with a note.
+	if out, _ := exec.Command(binary, "session", "revoke", "--data-dir", dir, "--principal", "arn:zt:iam::000000000000:user/Admin").CombinedOutput(); !strings.Contains(string(out), "note: no user named Admin exists now") {
+		t.Errorf("revoking a user that does not exist: %s", out)
+	}
 	if out, err := callerIdentity(t, aws, url, credFile, &temp); err == nil || !strings.Contains(out, "InvalidClientTokenId") {
 		t.Fatalf("get-caller-identity with revoked credentials: %v\n%s", err, out)
 	}
