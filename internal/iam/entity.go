@@ -236,6 +236,11 @@ func put(ctx context.Context, tx store.Tx, kind, key string, v any, create bool,
 	if err != nil {
 		return err
 	}
+	if create && caseless[kind] {
+		if err := serialize(ctx, tx); err != nil {
+			return err
+		}
+	}
 	if create {
 		if twin, err := caseTwin(ctx, tx, kind, key); err != nil {
 			return err
@@ -269,6 +274,20 @@ func caseTwin(ctx context.Context, r store.Reader, kind, key string) (string, er
 		}
 	}
 	return "", nil
+}
+
+// kindSerial is a record every transaction that reads names to decide a
+// write (a name's case twin, a trusted principal's existence) writes
+// first: on PostgreSQL, whose transactions read what others committed
+// before each statement, two such transactions would otherwise both read
+// before either wrote, and both commit. The first write takes the store's
+// write lock, so the reads after it see every earlier such transaction.
+const kindSerial = "iam-serial"
+
+// serialize orders tx after every other transaction that called it.
+func serialize(ctx context.Context, tx store.Tx) error {
+	_, err := tx.Put(ctx, kindSerial, "names", []byte("{}"))
+	return err
 }
 
 // caseless are the kinds whose names are unique regardless of case.
@@ -392,6 +411,9 @@ func (d *Directory) DeleteUser(ctx context.Context, name string) error {
 // as the engine reads them: JSON-decoded, and a role by its ARN without
 // path (the engine matches roles so).
 func forgetPrincipal(ctx context.Context, tx store.Tx, id string, gone authz.Principal) error {
+	if err := serialize(ctx, tx); err != nil {
+		return err
+	}
 	recs, err := tx.List(ctx, KindRole, "")
 	if err != nil {
 		return err
@@ -622,6 +644,11 @@ func (d *Directory) UpdateAssumeRolePolicy(ctx context.Context, name, doc string
 // policy"): whoever later created one under that name would inherit the
 // trust. self names the role the policy is for, which may trust itself.
 func (d *Directory) checkTrusted(ctx context.Context, r store.Reader, doc, self string) error {
+	if tx, ok := r.(store.Tx); ok {
+		if err := serialize(ctx, tx); err != nil {
+			return err
+		}
+	}
 	parsed, errs := policy.Check([]byte(doc), policy.Trust)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrMalformedPolicy, errs[0].Error())

@@ -2,15 +2,21 @@ package iam
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"regexp"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/pgtest"
 	"github.com/ztgate/ztgate/internal/policy/keys"
+	"github.com/ztgate/ztgate/internal/secret"
 	"github.com/ztgate/ztgate/internal/store"
+	"github.com/ztgate/ztgate/internal/store/sqlstore"
 )
 
 const (
@@ -227,5 +233,49 @@ func TestNamesIgnoreCase(t *testing.T) {
 		if err := tc.create("DEPLOYERS"); !errors.Is(err, ErrEntityExists) {
 			t.Errorf("%s DEPLOYERS beside Deployers: %v", tc.what, err)
 		}
+	}
+}
+
+// TestNamesRacePostgres: on PostgreSQL, whose transactions read what
+// others committed before each statement, users created at once under
+// names differing only in case still end as one.
+func TestNamesRacePostgres(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.DSN(t)
+	kek, err := secret.GenerateKEK(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two nodes on one database, as a cluster runs.
+	var nodes []*Directory
+	for _, name := range []string{"a", "b"} {
+		st, err := sqlstore.Open(ctx, sqlstore.Options{Driver: sqlstore.Postgres, DSN: dsn, Node: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		nodes = append(nodes, New(Config{Store: st, KEK: kek, Account: "111122223333"}))
+	}
+	d := nodes[0]
+	names := []string{"alice", "ALICE", "Alice", "aLiCe", "alicE", "ALIce", "aliCE", "AlIcE"}
+	var wg sync.WaitGroup
+	var made atomic.Int32
+	for i, n := range names {
+		d := nodes[i%2]
+		wg.Go(func() {
+			if _, err := d.CreateUser(ctx, n); err == nil {
+				made.Add(1)
+			} else if !errors.Is(err, ErrEntityExists) {
+				t.Errorf("CreateUser %s: %v", n, err)
+			}
+		})
+	}
+	wg.Wait()
+	users, err := d.ListUsers(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if made.Load() != 1 || len(users) != 1 {
+		t.Fatalf("%d creates succeeded, %d users: %v", made.Load(), len(users), users)
 	}
 }

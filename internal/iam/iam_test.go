@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"github.com/ztgate/ztgate/internal/pgtest"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -148,3 +149,5 @@ func TestAccessKeys(t *testing.T) {
 		t.Errorf("wrong KEK: %v", err)
 	}
 }
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
