@@ -489,11 +489,16 @@ func (g sessionGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gatewa
 		return nil, err
 	}
 	p := authz.ParsePrincipal(sess.Principal)
-	if p.Kind == authz.User && g.policies != nil {
-		// A session acts for its IAM user by the user's unique id: once
-		// the user is deleted, or deleted and created again under the
-		// same name, it is void.
-		if snap := g.policies.Snapshot(); snap != nil && !snap.Holds(&p, sess.UserID) {
+	// A session acts for its IAM user, or its provider's role, by unique
+	// id: once that is deleted, or deleted and made again under the same
+	// name, the session is void. (Sessions from before roles were
+	// recorded carry no role id, and are not checked.)
+	holder := sess.UserID
+	if p.Kind == authz.RoleSession {
+		holder = sess.RoleID
+	}
+	if (p.Kind == authz.User || p.Kind == authz.RoleSession && holder != "") && g.policies != nil {
+		if snap := g.policies.Snapshot(); snap != nil && !snap.Holds(&p, holder) {
 			return nil, gateway.ErrNoCredentials
 		}
 	}

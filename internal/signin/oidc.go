@@ -408,6 +408,7 @@ func (s *Service) oidcCallback(w http.ResponseWriter, r *http.Request) {
 	rec := &sessionRecord{
 		Principal: "arn:" + iam.Partition + ":sts::" + s.account + ":assumed-role/" + role.Name + "/" + name,
 		UserID:    who.Subject,
+		RoleID:    role.ID,
 		Name:      cmpOr(who.Name, who.Email, who.Subject),
 		Email:     who.Email,
 		Groups:    who.Groups,

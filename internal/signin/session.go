@@ -19,7 +19,8 @@ import (
 type sessionRecord struct {
 	Principal string    `json:"principal"`
 	UserID    string    `json:"userId"`
-	User      string    `json:"user,omitempty"` // the local IAM user's name
+	RoleID    string    `json:"roleId,omitempty"` // the role's unique id, for a session of an IdP's role
+	User      string    `json:"user,omitempty"`   // the local IAM user's name
 	Name      string    `json:"name,omitempty"`
 	Email     string    `json:"email,omitempty"`
 	Groups    []string  `json:"groups,omitempty"`
@@ -60,6 +61,7 @@ func (r *sessionRecord) session(id string) *Session {
 		ID:        id,
 		Principal: r.Principal,
 		UserID:    r.UserID,
+		RoleID:    r.RoleID,
 		Name:      r.Name,
 		Email:     r.Email,
 		Groups:    slices.Clone(r.Groups),

@@ -104,6 +104,7 @@ type Session struct {
 	// role session's for people of an OIDC provider.
 	Principal string
 	UserID    string // the IAM user's id, or the IdP's subject
+	RoleID    string // for a person of an OIDC provider: the unique id of the role acted as
 	Name      string
 	Email     string
 	Groups    []string
