@@ -392,7 +392,7 @@ func Run(ctx context.Context, o Options) error {
 		fmt.Fprintf(o.Stdout, "  tls:     https://%s (mutual TLS for workloads and devices; trust bundle at http://%s%s)\n", tlsAddr, addr, BundlePath)
 	}
 	if adminFile != "" {
-		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
+		fmt.Fprintf(o.Stdout, "  sts:     http://%s/ (administrator key in %s)\n  try:     AWS_SHARED_CREDENTIALS_FILE=%s AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true aws --profile %s --region us-east-1 --endpoint-url http://%s sts get-caller-identity\n", addr, adminFile, adminFile, adminProfile, addr)
 	}
 	if demoURL != "" {
 		_, port, _ := net.SplitHostPort(addr)
