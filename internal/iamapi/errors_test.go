@@ -90,6 +90,7 @@ func TestBadInput(t *testing.T) {
 		{"someone else's key", form("UpdateAccessKey", "AccessKeyId", e.nobody.id, "Status", "Inactive"), 404, "NoSuchEntity", "The Access Key with id " + e.nobody.id + " cannot be found."},
 		{"tags on a managed policy", form("CreatePolicy", "PolicyName", "x", "PolicyDocument", s3Doc, "Tags.member.1.Key", "k", "Tags.member.1.Value", "v"), 400, "ValidationError", "ztgate does not keep tags on managed policies."},
 		{"bad marker", form("ListUsers", "Marker", "!!!"), 400, "ValidationError", "Invalid Marker."},
+		{"foreign marker", form("ListUsers", "Marker", "garbage"), 400, "ValidationError", "Invalid Marker."},
 		{"unknown action", form("CreateLoginProfile", "UserName", "admin"), 400, "InvalidAction", "Could not find operation CreateLoginProfile for version 2010-05-08"},
 		{"no action", "Version=2010-05-08", 400, "InvalidAction", "Could not find operation  for version 2010-05-08"},
 		{"wrong version", "Action=ListUsers&Version=2011-06-15", 400, "InvalidAction", "Could not find operation ListUsers for version 2011-06-15"},

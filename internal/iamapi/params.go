@@ -151,6 +151,11 @@ func (c *call) auditParams() map[string]any {
 	return m
 }
 
+// markerPrefix begins every marker this API hands out, so that one it did
+// not (a typo, a marker of another API) is refused rather than read as a
+// place in the listing.
+const markerPrefix = "ztgate-marker:"
+
 // page returns the part of items a Marker and MaxItems ask for (100 at a
 // time by default, as AWS), sorted by key, whether more follow, and the
 // marker that continues. The marker names the last key returned, so a
@@ -160,12 +165,13 @@ func page[T any](c *call, items []T, key func(T) string) ([]T, bool, string, err
 	slices.SortStableFunc(items, func(a, b T) int { return strings.Compare(key(a), key(b)) })
 	start := 0
 	if m := c.get("Marker"); m != "" {
-		last, err := base64.RawURLEncoding.DecodeString(m)
-		if err != nil {
+		raw, err := base64.RawURLEncoding.DecodeString(m)
+		last, ok := strings.CutPrefix(string(raw), markerPrefix)
+		if err != nil || !ok {
 			return nil, false, "", validation("Invalid Marker.")
 		}
-		start, _ = slices.BinarySearchFunc(items, string(last), func(t T, k string) int { return strings.Compare(key(t), k) })
-		for start < len(items) && key(items[start]) <= string(last) {
+		start, _ = slices.BinarySearchFunc(items, last, func(t T, k string) int { return strings.Compare(key(t), k) })
+		for start < len(items) && key(items[start]) <= last {
 			start++
 		}
 	}
@@ -175,7 +181,7 @@ func page[T any](c *call, items []T, key func(T) string) ([]T, bool, string, err
 	}
 	end := min(start+n, len(items))
 	if end < len(items) {
-		return items[start:end], true, base64.RawURLEncoding.EncodeToString([]byte(key(items[end-1]))), nil
+		return items[start:end], true, base64.RawURLEncoding.EncodeToString([]byte(markerPrefix + key(items[end-1]))), nil
 	}
 	return items[start:end], false, "", nil
 }
