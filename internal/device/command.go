@@ -35,6 +35,9 @@ const (
 	KeyFile   = "device.key"  // the device's private key, PKCS#8 PEM
 	CertFile  = "device.crt"  // its certificate chain, PEM, leaf first
 	StateFile = "device.json" // its id and server
+	// ServerCAFile holds the certificates enroll trusted for the server
+	// (its --ca-file), which posture reports and renewals trust after it.
+	ServerCAFile = "server-ca.pem"
 	// PendingKeyFile holds the key a renewal under way certifies, from
 	// before its request is sent until the chain for it is written, so
 	// that a renewal whose answer was lost sends the same key again and
@@ -83,6 +86,23 @@ func httpClient(caFile string) (*http.Client, error) {
 		tr.TLSClientConfig.RootCAs = pool
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+// serverCA is the CA file to trust for a device's server: caFile when
+// given, else the one enroll kept in dir, else none (the system's).
+func serverCA(dir, caFile string) string {
+	if caFile != "" {
+		return caFile
+	}
+	if kept := filepath.Join(dir, ServerCAFile); fileExists(kept) {
+		return kept
+	}
+	return ""
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func checkServerURL(s string) error {
@@ -166,14 +186,27 @@ from ` + EnvToken + `; it is used once and is worthless afterwards.`,
 			if err != nil {
 				return err
 			}
-			for _, f := range []struct {
+			files := []struct {
 				name string
 				data []byte
 			}{
 				{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
 				{CertFile, certs.Bytes()},
 				{StateFile, append(state, '\n')},
-			} {
+			}
+			if caFile != "" {
+				roots, err := os.ReadFile(caFile)
+				if err != nil {
+					return err
+				}
+				files = append(files, struct {
+					name string
+					data []byte
+				}{ServerCAFile, roots})
+			} else if err := os.Remove(filepath.Join(out, ServerCAFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			for _, f := range files {
 				if err := datadir.WriteFile(filepath.Join(out, f.name), f.data, 0o600); err != nil {
 					return err
 				}
@@ -258,7 +291,7 @@ func ReportFrom(ctx context.Context, dir, server, caFile string, rep Report) (*P
 	if err != nil {
 		return nil, err
 	}
-	hc, err := httpClient(caFile)
+	hc, err := httpClient(serverCA(dir, caFile))
 	if err != nil {
 		return nil, err
 	}

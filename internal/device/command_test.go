@@ -82,7 +82,7 @@ func TestEnrollAndPostureCommands(t *testing.T) {
 		t.Errorf("enroll with a used token: %v", err)
 	}
 
-	out, err = runCommand(t, "", "posture", "--dir", dir, "--ca-file", caFile(t, srv))
+	out, err = runCommand(t, "", "posture", "--dir", dir) // the CA enroll trusted, kept in the directory
 	if err != nil {
 		t.Fatalf("posture: %v\n%s", err, out)
 	}

@@ -143,7 +143,7 @@ func RenewDir(ctx context.Context, o RenewOptions) (renewed bool, notAfter time.
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		if hc, err = httpClient(o.CAFile); err != nil {
+		if hc, err = httpClient(serverCA(o.Dir, o.CAFile)); err != nil {
 			return false, leaf.NotAfter, err
 		}
 	}

@@ -237,6 +237,22 @@ func TestQueryGET(t *testing.T) {
 	if status, body := get(presigned, false); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
 		t.Errorf("presigned GET: %d %s", status, body)
 	}
+	// A URL presigned for POST (boto3's default) and sent with no body.
+	req, _ = http.NewRequest(http.MethodPost, url+"&X-Amz-Expires=300", nil)
+	presigned, _, err = v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret},
+		req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post(presigned, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "<UserName>admin</UserName>") {
+		t.Errorf("presigned POST: %d %s", resp.StatusCode, b)
+	}
 }
 
 // TestRefusalsAudited: a request refused before its action runs (an

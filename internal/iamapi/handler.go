@@ -102,9 +102,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // else the client went away
 	}
 	// The query protocol takes its parameters from the body, or from the
-	// URL of a GET (and of presigned URLs), as AWS's IAM endpoint does.
+	// URL when there is none (a GET, a presigned URL sent as a POST), as
+	// AWS's IAM endpoint does.
 	src := body
-	if len(body) == 0 && r.Method == http.MethodGet {
+	if len(body) == 0 && r.URL.RawQuery != "" {
 		src = []byte(r.URL.RawQuery)
 	}
 	params, perr := awsquery.Parse(src)

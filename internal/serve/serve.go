@@ -403,7 +403,7 @@ func Run(ctx context.Context, o Options) error {
 			for _, line := range strings.Split(strings.TrimSpace(demoText), "\n") {
 				fmt.Fprintf(o.Stdout, "           %s\n", line)
 			}
-		} else {
+		} else if _, err := os.Stat(n.dir.Path(demoCredentials)); err == nil {
 			fmt.Fprintf(o.Stdout, "  sign in as the demo user: see %s\n", n.dir.Path(demoCredentials))
 		}
 		if adminFile != "" {

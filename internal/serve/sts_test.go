@@ -51,7 +51,7 @@ func TestServeDevSTS(t *testing.T) {
 	p := start(t, dir, "--dev")
 	p.waitReady(true, 10*time.Second)
 	credFile := filepath.Join(dir, "admin.credentials")
-	if out := p.stdout.String(); !strings.Contains(out, "AWS_SHARED_CREDENTIALS_FILE="+credFile+" aws --profile ztgate --region us-east-1 --endpoint-url http://"+p.addr+" sts get-caller-identity") {
+	if out := p.stdout.String(); !strings.Contains(out, "AWS_SHARED_CREDENTIALS_FILE="+credFile+" AWS_CONFIG_FILE=/dev/null AWS_EC2_METADATA_DISABLED=true aws --profile ztgate --region us-east-1 --endpoint-url http://"+p.addr+" sts get-caller-identity") {
 		t.Fatalf("stdout does not say how to call STS:\n%s", out)
 	}
 	fi, err := os.Stat(credFile)
