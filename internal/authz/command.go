@@ -56,12 +56,12 @@ func validateCommand() *cobra.Command {
 		Use:   "validate FILE...",
 		Short: "Check policy documents; print file:line:col: message per problem",
 		Long: `Check policy documents. Each problem is printed as file:line:col: message,
-in AWS IAM's wording where AWS has one; "-" reads standard input. Beyond
-what AWS checks, a value ztgate cannot evaluate (a condition value its
-operator cannot read, a condition key with no values, a malformed policy
-variable) is a problem: AWS would take the condition as never matching.
-Exit 0 when every file is clean, 1 when any has problems, 2 when a file
-cannot be read.`,
+in AWS IAM's wording where AWS has one; "-" reads standard input. A
+malformed policy variable, which ztgate cannot evaluate, is a problem too.
+A condition that can never match (a value its operator cannot read, a key
+with no values), which AWS accepts and evaluates as false, is a warning.
+Exit 0 when every file is clean or has warnings only, 1 when any has
+problems, 2 when a file cannot be read.`,
 		Example: "  ztgate policy validate policies/*.json\n  ztgate policy validate --kind resource bucket-policy.json\n  ztgate policy validate - < policy.json",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -84,14 +84,20 @@ cannot be read.`,
 					code = exitInput
 					continue
 				}
-				_, errs := policy.CheckEvaluable(data, k)
-				for _, e := range errs {
-					// AWS's wording first; what exactly is wrong after it.
-					msg := e.Msg
-					if e.Detail != "" {
-						msg += " (" + e.Detail + ")"
+				doc, errs := policy.CheckEvaluable(data, k)
+				report := func(prefix string, es policy.Errors) {
+					for _, e := range es {
+						// AWS's wording first; what exactly is wrong after it.
+						msg := e.Msg
+						if e.Detail != "" {
+							msg += " (" + e.Detail + ")"
+						}
+						fmt.Fprintf(cmd.OutOrStdout(), "%s:%d:%d: %s%s\n", f, e.Pos.Line, e.Pos.Col, prefix, msg)
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s:%d:%d: %s\n", f, e.Pos.Line, e.Pos.Col, msg)
+				}
+				report("", errs)
+				if len(errs) == 0 {
+					report("warning: ", policy.NeverMatching(doc))
 				}
 				if len(errs) > 0 && code == 0 {
 					code = exitProblems

@@ -54,6 +54,12 @@ func TestValidateCommand(t *testing.T) {
 	if out, _, code := run(t, "", "validate", "--kind", "resource", good); code != 1 || !strings.Contains(out, "Principal") {
 		t.Fatalf("--kind resource: exit %d, %q", code, out)
 	}
+	// A condition that can never match, which AWS accepts: a warning, from
+	// standard input.
+	never := `{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"s3:GetObject","Resource":"*","Condition":{"DateGreaterThan":{"aws:CurrentTime":"01T"}}}}`
+	if out, _, code := run(t, never, "validate", "-"); code != 0 || !strings.HasPrefix(out, "-:1:") || !strings.Contains(out, "warning: The condition never matches.") {
+		t.Fatalf("a condition that never matches: exit %d, %q", code, out)
+	}
 }
 
 func TestSimulateCommand(t *testing.T) {

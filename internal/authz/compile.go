@@ -84,7 +84,7 @@ func (c *Compiler) pattern(s string, o wildcard.Options) (*wildcard.Pattern, err
 func (c *Compiler) condition(op, key string, vals []string, o condition.Options) (*condition.Condition, error) {
 	// A key no operator, key or value can forge: lengths prefix each part.
 	var b strings.Builder
-	for _, part := range append([]string{op, key, fmt.Sprint(o.Vars)}, vals...) {
+	for _, part := range append([]string{op, key, fmt.Sprint(o.Vars), fmt.Sprint(o.Lenient)}, vals...) {
 		fmt.Fprintf(&b, "%d:%s", len(part), part)
 	}
 	k := b.String()
@@ -144,7 +144,9 @@ func (c *Compiler) Compile(name string, doc *policy.Document) (*Policy, error) {
 			for j, v := range cond.Values {
 				vals[j] = v.S
 			}
-			cc, err := c.condition(cond.Operator, cond.Key, vals, condition.Options{Vars: vars})
+			// Lenient: a value AWS accepts but cannot read makes a
+			// condition that never matches, as AWS evaluates it.
+			cc, err := c.condition(cond.Operator, cond.Key, vals, condition.Options{Vars: vars, Lenient: true})
 			if err != nil {
 				return nil, fmt.Errorf("statement %d: condition %s %s: %w", i, cond.Operator, cond.Key, err)
 			}

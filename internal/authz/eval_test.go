@@ -191,6 +191,25 @@ func TestTruncated(t *testing.T) {
 	}
 }
 
+// TestNeverMatchingCondition: a condition whose value its operator cannot
+// read is accepted, as AWS accepts it, and never matches, as AWS
+// evaluates it: the Allow it guards grants nothing, the Deny it guards
+// does not apply.
+func TestNeverMatchingCondition(t *testing.T) {
+	never := `,"Condition":{"NumericLessThan":{"zt:RiskScore":"forty"}}`
+	ctx := &Context{}
+	ctx.SetString("zt:RiskScore", "10")
+	r := &Request{Principal: ParsePrincipal(alice), Action: "http:GET", Resource: route, Context: ctx}
+	d := Evaluate(r, &Policies{Identity: set(t, policy.Identity, stmt("Allow", "http:GET", "*", never))})
+	if d.Effect != ImplicitDeny {
+		t.Errorf("an Allow under a condition that never matches: %v", d.Effect)
+	}
+	d = Evaluate(r, &Policies{Identity: set(t, policy.Identity, stmt("Allow", "http:GET", "*"), stmt("Deny", "http:GET", "*", never))})
+	if d.Effect != Allowed {
+		t.Errorf("a Deny under a condition that never matches: %v", d.Effect)
+	}
+}
+
 func TestEngineFailsClosed(t *testing.T) {
 	var e Engine
 	r := &Request{Principal: ParsePrincipal(alice), Action: "http:GET", Resource: route, Context: &Context{}}

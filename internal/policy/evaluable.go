@@ -11,27 +11,42 @@ import (
 // refuses to evaluate (see Evaluable); AWS has no wording for it.
 const MsgUnevaluable = "The policy has a value ztgate cannot evaluate."
 
+// MsgNeverMatches is ztgate's warning for a condition AWS accepts and
+// evaluates as never matching (see NeverMatching).
+const MsgNeverMatches = "The condition never matches."
+
 // Evaluable reports what Validate accepts, as AWS IAM does, but ztgate
-// refuses to evaluate: a condition value its operator cannot read (a
-// number, date, address, base64 or boolean that is not one, a Null that
-// is neither true nor false), a condition key with no values, and a
-// malformed policy variable. AWS takes such a condition as one that never
-// matches, so that a Deny it guards is silently void; ztgate refuses the
-// policy instead, where it is written. nil when there is nothing to
-// report.
+// refuses to evaluate: a malformed policy variable (${}, a default not in
+// single quotes). nil when there is nothing to report.
 func Evaluable(doc *Document) Errors {
+	errs, _ := evaluable(doc)
+	return errs
+}
+
+// NeverMatching reports the conditions of doc that never match: a value
+// the operator cannot read (a number, date, address, base64 or boolean
+// that is not one, a Null that is neither true nor false), or a key with
+// no values. AWS accepts such a policy and evaluates the condition as
+// false, so that an Allow it guards grants nothing and a Deny it guards
+// is silently void; ztgate evaluates it alike, and "policy validate"
+// warns of it.
+func NeverMatching(doc *Document) Errors {
+	_, warns := evaluable(doc)
+	return warns
+}
+
+func evaluable(doc *Document) (errs, warns Errors) {
 	if doc == nil {
-		return nil
+		return nil, nil
 	}
 	vars := doc.Version == Version2012
-	var out Errors
-	add := func(pos Pos, err error) {
-		out = append(out, &Error{Pos: pos, Msg: MsgUnevaluable, Detail: err.Error()})
+	add := func(to *Errors, msg string, pos Pos, err error) {
+		*to = append(*to, &Error{Pos: pos, Msg: msg, Detail: err.Error()})
 	}
 	patterns := func(vals []Value, o wildcard.Options, stPos Pos) {
 		for _, v := range vals {
 			if _, err := wildcard.Compile(v.S, o); err != nil {
-				add(or(v.Pos, stPos), err)
+				add(&errs, MsgUnevaluable, or(v.Pos, stPos), err)
 			}
 		}
 	}
@@ -59,10 +74,14 @@ func Evaluable(doc *Document) Errors {
 					break
 				}
 			}
-			add(pos, err)
+			if errors.Is(err, condition.ErrUnreadable) {
+				add(&warns, MsgNeverMatches, pos, err)
+			} else {
+				add(&errs, MsgUnevaluable, pos, err)
+			}
 		}
 	}
-	return out
+	return errs, warns
 }
 
 // CheckEvaluable is Check, then Evaluable when Check finds nothing: what

@@ -5,21 +5,25 @@ import (
 	"testing"
 )
 
-// TestEvaluable: documents AWS accepts (Check passes them) with a value
-// ztgate cannot evaluate are reported by CheckEvaluable, where the value
-// is written.
+// TestEvaluable: documents AWS accepts (Check passes them) whose
+// conditions can never match are accepted, with a warning where the value
+// is written; a malformed policy variable, which ztgate cannot evaluate,
+// is a problem.
 func TestEvaluable(t *testing.T) {
 	const head = `{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "http:GET", `
-	cases := []struct{ name, tail, want string }{
-		{"no values", `"Resource": "*", "Condition": {"StringEquals": {"zt:X": []}}}]}`, `has no values`},
-		{"date", `"Resource": "*", "Condition": {"DateGreaterThan": {"aws:CurrentTime": "01T"}}}]}`, `not a date`},
-		{"number", `"Resource": "*", "Condition": {"NumericLessThan": {"zt:RiskScore": "forty"}}}]}`, `not a number`},
-		{"bool", `"Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}]}`, `true or false`},
-		{"null", `"Resource": "*", "Condition": {"Null": {"zt:X": "yes"}}}]}`, `"yes"`},
-		{"cidr", `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "10.0.0.0/33"]}}}]}`, `10.0.0.0/33`},
-		{"base64", `"Resource": "*", "Condition": {"BinaryEquals": {"zt:X": "%%%"}}}]}`, `base64`},
-		{"empty variable", `"Resource": "arn:zt:gateway::111122223333:route/${}"}]}`, `variable`},
-		{"default in double quotes", `"Resource": "arn:zt:gateway::111122223333:route/${aws:username, \"g\"}"}]}`, `variable`},
+	cases := []struct {
+		name, tail, want string
+		never            bool // a warning, not a problem
+	}{
+		{"no values", `"Resource": "*", "Condition": {"StringEquals": {"zt:X": []}}}]}`, `has no values`, true},
+		{"date", `"Resource": "*", "Condition": {"DateGreaterThan": {"aws:CurrentTime": "01T"}}}]}`, `not a date`, true},
+		{"number", `"Resource": "*", "Condition": {"NumericLessThan": {"zt:RiskScore": "forty"}}}]}`, `not a number`, true},
+		{"bool", `"Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": "yes"}}}]}`, `true or false`, true},
+		{"null", `"Resource": "*", "Condition": {"Null": {"zt:X": "yes"}}}]}`, `"yes"`, true},
+		{"cidr", `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "10.0.0.0/33"]}}}]}`, `10.0.0.0/33`, true},
+		{"base64", `"Resource": "*", "Condition": {"BinaryEquals": {"zt:X": "%%%"}}}]}`, `base64`, true},
+		{"empty variable", `"Resource": "arn:zt:gateway::111122223333:route/${}"}]}`, `variable`, false},
+		{"default in double quotes", `"Resource": "arn:zt:gateway::111122223333:route/${aws:username, \"g\"}"}]}`, `variable`, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -27,13 +31,21 @@ func TestEvaluable(t *testing.T) {
 			if _, errs := Check([]byte(doc), Identity); len(errs) > 0 {
 				t.Fatalf("Check: %v (the case needs a document AWS accepts)", errs)
 			}
-			_, errs := CheckEvaluable([]byte(doc), Identity)
-			if len(errs) != 1 {
-				t.Fatalf("CheckEvaluable: %v, want one problem", errs)
+			d, errs := CheckEvaluable([]byte(doc), Identity)
+			warns := NeverMatching(d)
+			got, msg := errs, MsgUnevaluable
+			if tc.never {
+				got, msg = warns, MsgNeverMatches
+				if len(errs) > 0 {
+					t.Fatalf("CheckEvaluable: %v, want none (AWS accepts it)", errs)
+				}
 			}
-			e := errs[0]
-			if e.Msg != MsgUnevaluable || !strings.Contains(e.Detail, tc.want) {
-				t.Errorf("got %q (%q), want %q mentioning %q", e.Msg, e.Detail, MsgUnevaluable, tc.want)
+			if len(got) != 1 {
+				t.Fatalf("problems %v, warnings %v; want one", errs, warns)
+			}
+			e := got[0]
+			if e.Msg != msg || !strings.Contains(e.Detail, tc.want) {
+				t.Errorf("got %q (%q), want %q mentioning %q", e.Msg, e.Detail, msg, tc.want)
 			}
 			if e.Pos.Line != 1 || e.Pos.Col <= len(head) {
 				t.Errorf("at %v, want a position in the statement's tail", e.Pos)
@@ -43,20 +55,21 @@ func TestEvaluable(t *testing.T) {
 	// Where the cause is one of several values, the position is that value's.
 	doc := "{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", \"Action\": \"http:GET\", \"Resource\": \"*\",\n" +
 		"  \"Condition\": {\"IpAddress\": {\"aws:SourceIp\": [\n    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"]}}}}"
-	if _, errs := CheckEvaluable([]byte(doc), Identity); len(errs) != 1 || errs[0].Pos.Line != 4 || errs[0].Pos.Col != 5 {
-		t.Errorf("problems %v, want one at 4:5", errs)
+	d, _ := CheckEvaluable([]byte(doc), Identity)
+	if warns := NeverMatching(d); len(warns) != 1 || warns[0].Pos.Line != 4 || warns[0].Pos.Col != 5 {
+		t.Errorf("warnings %v, want one at 4:5", warns)
 	}
 	// Policy version 2008-10-17 reads "${}" as text.
 	old := `{"Version": "2008-10-17", "Statement": {"Effect": "Allow", "Action": "http:GET", "Resource": "arn:zt:gateway::111122223333:route/${}"}}`
-	d, errs := parse([]byte(old))
+	pd, errs := parse([]byte(old))
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if errs := Evaluable(d); len(errs) > 0 {
+	if errs := Evaluable(pd); len(errs) > 0 {
 		t.Errorf("2008-10-17: %v", errs)
 	}
 	ok := head + `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Null": {"zt:X": "false"}}}]}`
-	if _, errs := CheckEvaluable([]byte(ok), Identity); len(errs) > 0 {
+	if d, errs := CheckEvaluable([]byte(ok), Identity); len(errs) > 0 || len(NeverMatching(d)) > 0 {
 		t.Errorf("a sound document: %v", errs)
 	}
 }

@@ -19,13 +19,28 @@ var (
 	ErrValue = errors.New("invalid condition value")
 	// ErrKey classifies an empty condition key.
 	ErrKey = errors.New("invalid condition key")
+	// ErrUnreadable classifies, within ErrValue, what AWS accepts and
+	// evaluates as a condition that never matches: a value the operator
+	// cannot read, or no value at all (see Options.Lenient).
+	ErrUnreadable = errors.New("never matches")
 )
+
+// unreadable is an ErrValue error that is also ErrUnreadable, its text
+// unchanged.
+type unreadable struct{ error }
+
+func (u unreadable) Unwrap() []error { return []error{u.error, ErrUnreadable} }
 
 // Options choose how policy values are read.
 type Options struct {
 	// Vars expands ${...} policy variables (policy version 2012-10-17).
 	// Without it (2008-10-17) "${" is ordinary text.
 	Vars bool
+	// Lenient compiles what would fail with ErrUnreadable into a
+	// condition that never matches, as AWS evaluates it (AWS accepts such
+	// policies): false whatever the request, negated operators and
+	// ...IfExists included.
+	Lenient bool
 }
 
 // setThreshold is the number of plain StringEquals values from which a
@@ -47,6 +62,7 @@ type Condition struct {
 	nums     []decimal
 	dates    []time.Time
 	bools    []boolValue
+	never    bool // a value was unreadable (Options.Lenient): false always
 	bins     [][]byte
 	binRaw   []string // BinaryEquals values as written, for the common case of a request spelling them alike
 	nets     []netip.Prefix
@@ -71,12 +87,20 @@ func Compile(operator, key string, values []string, o Options) (*Condition, erro
 	if key == "" {
 		return nil, fmt.Errorf("%w: %s has an empty key", ErrKey, op.name)
 	}
-	if len(values) == 0 {
-		return nil, fmt.Errorf("%w: %s on %q has no values", ErrValue, op.name, key)
-	}
 	c := &Condition{name: op.name, key: key, base: *op.base, set: op.set, ifExists: op.ifExists}
+	if len(values) == 0 {
+		if o.Lenient {
+			c.never = true
+			return c, nil
+		}
+		return nil, unreadable{fmt.Errorf("%w: %s on %q has no values", ErrValue, op.name, key)}
+	}
 	for _, v := range values {
 		if err := c.add(v, o); err != nil {
+			if o.Lenient && errors.Is(err, ErrUnreadable) {
+				c.never = true
+				continue
+			}
 			return nil, fmt.Errorf("%s on %q: %w", op.name, key, err)
 		}
 	}
@@ -86,7 +110,7 @@ func Compile(operator, key string, values []string, o Options) (*Condition, erro
 
 // add compiles one policy value.
 func (c *Condition) add(v string, o Options) error {
-	bad := func(what string) error { return fmt.Errorf("%w: %q is not %s", ErrValue, v, what) }
+	bad := func(what string) error { return unreadable{fmt.Errorf("%w: %q is not %s", ErrValue, v, what)} }
 	switch c.base.fam {
 	case famString:
 		p, err := wildcard.Compile(v, wildcard.Options{Fold: c.base.fold, Vars: o.Vars, NoWildcards: !c.base.like})
@@ -182,6 +206,9 @@ func (c *Condition) Operator() string { return c.name }
 // Eval reports whether the request satisfies the condition. It does not
 // allocate. A nil ctx is a request without keys.
 func (c *Condition) Eval(ctx keys.Context) bool {
+	if c.never {
+		return false
+	}
 	var v keys.Values
 	present := false
 	if ctx != nil {
