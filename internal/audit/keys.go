@@ -119,6 +119,12 @@ func openPrivateKey(kd, id string, kek *secret.KEK) (*signingKey, error) {
 		return nil, fmt.Errorf("audit signing key %s: %w", id, err)
 	}
 	der, err := secret.Open(kek, sealed, keyAAD(id))
+	if errors.Is(err, secret.ErrWrongKey) {
+		// A start given a wrong key-encryption key while the store that
+		// would have refused it was out of reach leaves this behind.
+		return nil, fmt.Errorf("audit signing key %s: %w; if a start with a wrong key-encryption key made it, remove %s (the key's public half, %s, stays to verify what it signed) and start again: a new signing key is made",
+			id, err, filepath.Join(kd, activeName), filepath.Join(kd, id+publicKeyExt))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("audit signing key %s: %w", id, err)
 	}
