@@ -29,8 +29,8 @@ file that sets every key to its default, with these descriptions as
 comments.
 
 Durations are written in Go's syntax (` + "`300ms`, `5s`, `1m30s`, `2h`" + `) and must
-be greater than zero. A secret value never appears in logs or error
-messages.
+be greater than zero, except where a key says what 0 means or gives its
+own bounds. A secret value never appears in logs or error messages.
 
 A list is a YAML sequence, written as a block (one ` + "`- `" + ` line per element) or in
 flow style (` + "`[a, b]`" + `). A list given in the file replaces its default as a

@@ -114,7 +114,7 @@ func readKEKFile(path string) (*KEK, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, &detailError{
-			msg: fmt.Sprintf("key-encryption key file %s: no such file; run \"ztgate init\" or set %s", path, EnvKEK),
+			msg: fmt.Sprintf("key-encryption key file %s: no such file; restore it from its backup or set %s (a new key cannot open what this one sealed), or, for a new data directory, run \"ztgate init\"", path, EnvKEK),
 			err: fs.ErrNotExist,
 		}
 	}

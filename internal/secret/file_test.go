@@ -166,7 +166,7 @@ func TestLoadKEKFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "kek.key")
 	_, err := LoadKEKFrom(missing, noEnv)
-	want := `key-encryption key file ` + missing + `: no such file; run "ztgate init" or set ZTGATE_KEK`
+	want := `key-encryption key file ` + missing + `: no such file; restore it from its backup or set ZTGATE_KEK (a new key cannot open what this one sealed), or, for a new data directory, run "ztgate init"`
 	if err == nil || err.Error() != want {
 		t.Errorf("missing file: LoadKEKFrom = %v, want %q", err, want)
 	}
