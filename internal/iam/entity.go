@@ -290,6 +290,21 @@ func serialize(ctx context.Context, tx store.Tx) error {
 	return err
 }
 
+// StoredName returns the name under which an entity of kind (KindUser,
+// KindRole, KindGroup) is stored that name designates: name itself when
+// it exists or none differs from it only in case, else that one. IAM
+// names are not told apart by case, in lookups as in creation.
+func (d *Directory) StoredName(ctx context.Context, kind, name string) (string, error) {
+	if _, err := d.store.Get(ctx, kind, name); err == nil || !errors.Is(err, store.ErrNotFound) {
+		return name, nil // exists, or an error the call itself will meet
+	}
+	twin, err := caseTwin(ctx, d.store, kind, name)
+	if err != nil || twin == "" {
+		return name, err
+	}
+	return twin, nil
+}
+
 // caseless are the kinds whose names are unique regardless of case.
 var caseless = map[string]bool{KindUser: true, KindRole: true, KindGroup: true, KindPolicy: true}
 

@@ -394,3 +394,27 @@ func TestEveryActionAuthorizes(t *testing.T) {
 		})
 	}
 }
+
+// TestNamesIgnoreCase: a user, role or group named in another case than
+// it was created in is that one, as in AWS.
+func TestNamesIgnoreCase(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	admin := e.sdk(t, e.admin)
+	if _, err := admin.CreateUser(ctx, &iamsdk.CreateUserInput{UserName: aws.String("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := admin.GetUser(ctx, &iamsdk.GetUserInput{UserName: aws.String("Bob")})
+	if err != nil || aws.ToString(out.User.UserName) != "bob" {
+		t.Fatalf("GetUser Bob: %v %+v", err, out)
+	}
+	if _, err := admin.CreateUser(ctx, &iamsdk.CreateUserInput{UserName: aws.String("BOB")}); err == nil {
+		t.Fatal("BOB was made beside bob")
+	}
+	if _, err := admin.DeleteUser(ctx, &iamsdk.DeleteUserInput{UserName: aws.String("BOB")}); err != nil {
+		t.Fatalf("DeleteUser BOB: %v", err)
+	}
+	if _, err := admin.GetUser(ctx, &iamsdk.GetUserInput{UserName: aws.String("bob")}); err == nil {
+		t.Fatal("bob is still there")
+	}
+}

@@ -151,6 +151,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var result any
 	err = c.validate()
 	if err == nil {
+		err = c.storedNames()
+	}
+	if err == nil {
 		result, err = o.run(c)
 	}
 	c.finish(w, result, err)
@@ -165,6 +168,10 @@ type call struct {
 	params awsquery.Params
 	caller *authn.Caller
 	actor  audit.Actor
+
+	// names are name parameters given in another case than the entity's,
+	// by parameter, as stored.
+	names map[string]string
 
 	// Parsed aggregate parameters.
 	lists   map[string][]string

@@ -111,7 +111,39 @@ func invalidParam(err error) *Error {
 }
 
 // get returns a string parameter ("" when absent).
-func (c *call) get(name string) string { return c.params.Get(name) }
+func (c *call) get(name string) string {
+	if v, ok := c.names[name]; ok {
+		return v
+	}
+	return c.params.Get(name)
+}
+
+// nameKinds are the parameters naming an entity, with its kind.
+var nameKinds = map[string]string{"UserName": iam.KindUser, "RoleName": iam.KindRole, "GroupName": iam.KindGroup}
+
+// storedNames reads the entity names the request gives in another case
+// than they are stored in as the stored ones: IAM names are not told
+// apart by case, so "Bob" is the user bob, as in AWS.
+func (c *call) storedNames() error {
+	for _, p := range c.op.params {
+		kind, ok := nameKinds[p.name]
+		if !ok || !c.params.Has(p.name) {
+			continue
+		}
+		given := c.params.Get(p.name)
+		stored, err := c.h.dir.StoredName(c.ctx, kind, given)
+		if err != nil {
+			return err
+		}
+		if stored != given {
+			if c.names == nil {
+				c.names = map[string]string{}
+			}
+			c.names[p.name] = stored
+		}
+	}
+	return nil
+}
 
 // auditParams is the request as the audit record keeps it: the action's
 // parameters by their camelCase names. IAM requests carry no secrets.
