@@ -253,13 +253,23 @@ documentation). SPIFFE IDs under /ztgate/ and /device/ are reserved.`,
 
 	var id string
 	del := &cobra.Command{
-		Use:   "delete --id ID",
+		Use:   "delete (ID | --id ID)",
 		Short: "Delete a registration entry",
-		Long: `Delete a registration entry. Its agent stops handing out its SPIFFE ID at its
-next sync (within seconds); SVIDs already handed out stay valid until they
-expire.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Long: `Delete a registration entry, named by its id (as "ztgate agent entry list"
+shows it), as an argument or with --id. Its agent stops handing out its
+SPIFFE ID at its next sync (within seconds); SVIDs already handed out stay
+valid until they expire.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if id != "" && id != args[0] {
+					return fmt.Errorf("two entry ids: %q and --id %q", args[0], id)
+				}
+				id = args[0]
+			}
+			if id == "" {
+				return fmt.Errorf("give the entry's id: ztgate agent entry delete ID")
+			}
 			var out EntryJSON
 			if err := n.do(cmd, http.MethodDelete, ControlPrefix+"/entries/"+url.PathEscape(id), nil, &out); err != nil {
 				return err
@@ -268,8 +278,7 @@ expire.`,
 			return nil
 		},
 	}
-	del.Flags().StringVar(&id, "id", "", "the entry's id (required)")
-	del.MarkFlagRequired("id")
+	del.Flags().StringVar(&id, "id", "", "the entry's id (or give it as the argument)")
 	cmd.AddCommand(create, list, del)
 	return cmd
 }

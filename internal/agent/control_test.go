@@ -65,7 +65,7 @@ func TestEntryValidation(t *testing.T) {
 	if out := e.mustAdmin("entry", "delete", "--id", id); !strings.Contains(out, "deleted") {
 		t.Fatalf("delete: %s", out)
 	}
-	if _, err := e.admin("entry", "delete", "--id", id); err == nil || !strings.Contains(err.Error(), "no registration entry") {
+	if _, err := e.admin("entry", "delete", id); err == nil || !strings.Contains(err.Error(), "no registration entry") {
 		t.Fatalf("delete again: %v", err)
 	}
 	if recs := e.records(audit.CategoryAdmin, "DeleteWorkloadEntry"); len(recs) != 2 || recs[1].ErrorCode == "" {
