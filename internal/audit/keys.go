@@ -122,7 +122,7 @@ func openPrivateKey(kd, id string, kek *secret.KEK) (*signingKey, error) {
 	if errors.Is(err, secret.ErrWrongKey) {
 		// A start given a wrong key-encryption key while the store that
 		// would have refused it was out of reach leaves this behind.
-		return nil, fmt.Errorf("audit signing key %s: %w; if a start with a wrong key-encryption key made it, remove %s (the key's public half, %s, stays to verify what it signed) and start again: a new signing key is made",
+		return nil, fmt.Errorf("audit signing key %s: %w; first make sure the key-encryption key given now (ZTGATE_KEK or the key file) is the right one; if it is, and a start with a wrong one made this key, remove %s (the key's public half, %s, stays to verify what it signed) and start again: a new signing key is made",
 			id, err, filepath.Join(kd, activeName), filepath.Join(kd, id+publicKeyExt))
 	}
 	if err != nil {

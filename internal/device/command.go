@@ -162,6 +162,13 @@ from ` + EnvToken + `; it is used once and is worthless afterwards.`,
 			if err != nil {
 				return err
 			}
+			// Read before the token is spent: nothing may fail after.
+			var roots []byte
+			if caFile != "" {
+				if roots, err = os.ReadFile(caFile); err != nil {
+					return err
+				}
+			}
 			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 			if err != nil {
 				return err
@@ -195,10 +202,6 @@ from ` + EnvToken + `; it is used once and is worthless afterwards.`,
 				{StateFile, append(state, '\n')},
 			}
 			if caFile != "" {
-				roots, err := os.ReadFile(caFile)
-				if err != nil {
-					return err
-				}
 				files = append(files, struct {
 					name string
 					data []byte

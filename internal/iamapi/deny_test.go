@@ -418,3 +418,17 @@ func TestNamesIgnoreCase(t *testing.T) {
 		t.Fatal("bob is still there")
 	}
 }
+
+// TestNameCaseHidden: a refused caller naming a user in another case is
+// told the name it gave, as for a user that does not exist: that the
+// user exists, and its stored case, are not its to learn.
+func TestNameCaseHidden(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	nobody := e.sdk(t, e.nobody)
+	_, err := nobody.GetUser(ctx, &iamsdk.GetUserInput{UserName: aws.String("ADMIN")})
+	_, msg, _ := apiError(t, err)
+	if !strings.Contains(msg, "user/ADMIN") || strings.Contains(msg, "user/admin") {
+		t.Errorf("refusal %q", msg)
+	}
+}

@@ -361,9 +361,21 @@ func (c *call) authorize(resource, typ string) error {
 		return nil
 	case authz.ExplicitDeny:
 		c.explicit = true
-		return accessDenied(c.caller.ARN, action, resource, "with an explicit deny in "+c.denyingPolicy(snap, action, resource, d))
+		return accessDenied(c.caller.ARN, action, c.asGiven(resource), "with an explicit deny in "+c.denyingPolicy(snap, action, resource, d))
 	}
-	return accessDenied(c.caller.ARN, action, resource, "because no "+layerName(blockedLayer(d))+" allows the "+action+" action")
+	return accessDenied(c.caller.ARN, action, c.asGiven(resource), "because no "+layerName(blockedLayer(d))+" allows the "+action+" action")
+}
+
+// asGiven writes a resource ARN named by a stored name (storedNames) with
+// the name as the request gave it, for a refused caller: that "ADMIN" is
+// the user admin tells that admin exists, which is not its to learn.
+func (c *call) asGiven(resource string) string {
+	for param, stored := range c.names {
+		if prefix, ok := strings.CutSuffix(resource, "/"+stored); ok {
+			return prefix + "/" + c.params.Get(param)
+		}
+	}
+	return resource
 }
 
 func blockedLayer(d authz.Decision) authz.Layer {

@@ -63,21 +63,39 @@ func evaluable(doc *Document) (errs, warns Errors) {
 			for i, v := range c.Values {
 				vals[i] = v.S
 			}
-			_, err := condition.Compile(c.Operator, c.Key, vals, condition.Options{Vars: vars})
+			strict := condition.Options{Vars: vars}
+			_, err := condition.Compile(c.Operator, c.Key, vals, strict)
 			if err == nil || errors.Is(err, condition.ErrOperator) {
 				continue // unknown operators are Validate's to report
 			}
-			pos := or(c.Pos, st.Pos)
+			// Each value on its own: a value ztgate cannot evaluate is a
+			// problem wherever it stands, even after one that only makes
+			// the condition never match.
+			var never error
+			neverPos := or(c.Pos, st.Pos)
+			hard := false
 			for i, v := range c.Values {
-				if _, err := condition.Compile(c.Operator, c.Key, vals[i:i+1], condition.Options{Vars: vars}); err != nil {
-					pos = or(v.Pos, pos)
+				_, e := condition.Compile(c.Operator, c.Key, vals[i:i+1], strict)
+				switch {
+				case e == nil:
+				case !errors.Is(e, condition.ErrUnreadable):
+					add(&errs, MsgUnevaluable, or(v.Pos, or(c.Pos, st.Pos)), e)
+					hard = true
+				case never == nil:
+					never, neverPos = e, or(v.Pos, neverPos)
+				}
+				if hard {
 					break
 				}
 			}
-			if errors.Is(err, condition.ErrUnreadable) {
-				add(&warns, MsgNeverMatches, pos, err)
-			} else {
-				add(&errs, MsgUnevaluable, pos, err)
+			switch {
+			case hard:
+			case never != nil:
+				add(&warns, MsgNeverMatches, neverPos, never)
+			case errors.Is(err, condition.ErrUnreadable): // no values at all
+				add(&warns, MsgNeverMatches, or(c.Pos, st.Pos), err)
+			default:
+				add(&errs, MsgUnevaluable, or(c.Pos, st.Pos), err)
 			}
 		}
 	}

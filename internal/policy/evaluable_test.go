@@ -128,3 +128,15 @@ func TestPrincipalARNs(t *testing.T) {
 		}
 	}
 }
+
+// TestEvaluableValueOrder: a malformed policy variable is a problem
+// wherever it stands in a value list, after a value that only makes the
+// condition never match as well as before it.
+func TestEvaluableValueOrder(t *testing.T) {
+	for _, vals := range []string{`["yes", "${}"]`, `["${}", "yes"]`} {
+		doc := `{"Version": "2012-10-17", "Statement": {"Effect": "Deny", "Action": "s3:PutObject", "Resource": "*", "Condition": {"Bool": {"aws:SecureTransport": ` + vals + `}}}}`
+		if _, errs := CheckEvaluable([]byte(doc), Identity); len(errs) != 1 || errs[0].Msg != MsgUnevaluable {
+			t.Errorf("%s: %v, want the malformed variable", vals, errs)
+		}
+	}
+}
