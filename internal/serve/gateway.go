@@ -325,7 +325,7 @@ func (n *node) newGateway() (*gateway.Gateway, *assertion.Signer, error) {
 			return nil, nil, fmt.Errorf("sign-in: %w", err)
 		}
 	}
-	auths := []gateway.Authenticator{sessionGateway{s: n.signin, account: n.account(), policies: n.policies}, sigv4Gateway{a: n.gatewayAuthn()}}
+	auths := []gateway.Authenticator{sessionGateway{s: n.signin, account: n.account()}, sigv4Gateway{a: n.gatewayAuthn()}}
 	if n.web != nil {
 		auths = append(auths, newJWTGateway(n.web, n.account()))
 	}
@@ -472,9 +472,8 @@ func demoPolicy(account string) string {
 
 // sessionGateway authenticates people by their sign-in session cookie.
 type sessionGateway struct {
-	s        *signin.Service
-	account  string
-	policies authn.Snapshots // nil: no IAM users to check against
+	s       *signin.Service
+	account string
 }
 
 func (sessionGateway) Method() string { return "session" }
@@ -489,19 +488,6 @@ func (g sessionGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gatewa
 		return nil, err
 	}
 	p := authz.ParsePrincipal(sess.Principal)
-	// A session acts for its IAM user, or its provider's role, by unique
-	// id: once that is deleted, or deleted and made again under the same
-	// name, the session is void. (Sessions from before roles were
-	// recorded carry no role id, and are not checked.)
-	holder := sess.UserID
-	if p.Kind == authz.RoleSession {
-		holder = sess.RoleID
-	}
-	if (p.Kind == authz.User || p.Kind == authz.RoleSession && holder != "") && g.policies != nil {
-		if snap := g.policies.Snapshot(); snap != nil && !snap.Holds(&p, holder) {
-			return nil, gateway.ErrNoCredentials
-		}
-	}
 	var kc authz.Context
 	kc.SetString("aws:MultiFactorAuthPresent", strconv.FormatBool(sess.MFA))
 	if sess.MFA && !sess.AuthTime.IsZero() {
@@ -521,10 +507,26 @@ func (g sessionGateway) Authenticate(r *http.Request, _ *gateway.Route) (*gatewa
 	return id, nil
 }
 
+// holds reports whether the user or role principal names still exists
+// under the unique id id, by the current policy snapshot; true while
+// there is none yet.
+func (n *node) holds(principal, id string) bool {
+	if n.policies == nil {
+		return true
+	}
+	snap := n.policies.Snapshot()
+	if snap == nil {
+		return true
+	}
+	p := authz.ParsePrincipal(principal)
+	return snap.Holds(&p, id)
+}
+
 // newSignin makes the sign-in service; n.mu is held.
 func (n *node) newSignin(ctx context.Context) (*signin.Service, error) {
 	c := signin.Config{
 		Store: n.st, KEK: n.kek, Directory: n.iam, Audit: n.audit, Log: n.log, Account: n.account(),
+		Holds: n.holds,
 		IdleTimeout: n.cfg.Gateway.Sessions.IdleTimeout.D(), MaxLifetime: n.cfg.Gateway.Sessions.MaxLifetime.D(),
 	}
 	for _, p := range n.cfg.Gateway.Providers {

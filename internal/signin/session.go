@@ -104,6 +104,15 @@ func (s *Service) Authenticate(r *http.Request) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
+	if h := s.c.Holds; h != nil {
+		holder := rec.UserID
+		if rec.IdP != "" {
+			holder = rec.RoleID // an IdP's people act as its role
+		}
+		if holder != "" && !h(rec.Principal, holder) {
+			return nil, fmt.Errorf("%w: the session's %s no longer exists as it was", ErrRevoked, rec.Principal)
+		}
+	}
 	return rec.session(id), nil
 }
 

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/authz"
+	"github.com/ztgate/ztgate/internal/iam"
 	"github.com/ztgate/ztgate/internal/store/storetest"
 )
 
@@ -628,5 +630,45 @@ func TestFlowStartLimit(t *testing.T) {
 	e.clock.Add(time.Minute)
 	if code := begin(); code != http.StatusOK {
 		t.Fatalf("a minute later: %d", code)
+	}
+}
+
+// TestSessionOfDeletedUser: a session acts for its user by the user's
+// unique id (Config.Holds, given the policy snapshot's check): once the
+// user is deleted it is refused, and a user made again under the same
+// name does not revive it.
+func TestSessionOfDeletedUser(t *testing.T) {
+	ctx := context.Background()
+	var pol *iam.Policies
+	e := newEnv(t, func(c *Config) {
+		c.Holds = func(principal, id string) bool {
+			if err := pol.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			p := authz.ParsePrincipal(principal)
+			return pol.Snapshot().Holds(&p, id)
+		}
+	})
+	pol = iam.NewPolicies(e.dir)
+	if err := pol.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sec := e.addUser(t, "alice", alicePassword)
+	ag := newAgent(t, e.server(t))
+	ag.login("alice", alicePassword, e.code(t, sec, 0))
+	if _, err := e.svc.Authenticate(ag.request()); err != nil {
+		t.Fatalf("before the user was deleted: %v", err)
+	}
+	if err := e.dir.DeleteUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ag.request()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after the user was deleted: %v", err)
+	}
+	if _, err := e.dir.CreateUser(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Authenticate(ag.request()); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("after a user of the same name was made: %v", err)
 	}
 }

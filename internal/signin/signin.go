@@ -95,6 +95,13 @@ type Config struct {
 	// client a trusted proxy names when the node attached it to the
 	// request, else the connection's peer.
 	ClientIP func(*http.Request) string
+
+	// Holds, when set, reports whether the user or role a session acts
+	// for (its principal ARN) still exists under the unique id the
+	// session recorded; a session whose identity is gone, or was made
+	// again under the same name, is refused as revoked. A session of a
+	// role that recorded no id (made before roles were) is not asked of.
+	Holds func(principal, id string) bool
 }
 
 // Session is a signed-in person's session as the gateway sees it.
