@@ -526,7 +526,7 @@ func (n *node) holds(principal, id string) bool {
 func (n *node) newSignin(ctx context.Context) (*signin.Service, error) {
 	c := signin.Config{
 		Store: n.st, KEK: n.kek, Directory: n.iam, Audit: n.audit, Log: n.log, Account: n.account(),
-		Holds: n.holds,
+		Holds:       n.holds,
 		IdleTimeout: n.cfg.Gateway.Sessions.IdleTimeout.D(), MaxLifetime: n.cfg.Gateway.Sessions.MaxLifetime.D(),
 	}
 	for _, p := range n.cfg.Gateway.Providers {
