@@ -48,6 +48,11 @@ them: values written here are not validated.`,
 		Short: "Print a record's value",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Here, where the names are the user's: in a URL an empty one
+			// would vanish, and another part be taken for it.
+			if err := store.CheckName(args[0], args[1]); err != nil {
+				return err
+			}
 			c, err := client()
 			if err != nil {
 				return err
@@ -66,6 +71,11 @@ them: values written here are not validated.`,
 		Args:    cobra.RangeArgs(2, 3),
 		Example: "  ztgate store put note hello 'world'\n  echo world | ztgate store put note hello -",
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Here, where the names are the user's: in a URL an empty one
+			// would vanish, and another part be taken for it.
+			if err := store.CheckName(args[0], args[1]); err != nil {
+				return err
+			}
 			c, err := client()
 			if err != nil {
 				return err
@@ -89,6 +99,11 @@ them: values written here are not validated.`,
 		Short: "Delete a record",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// Here, where the names are the user's: in a URL an empty one
+			// would vanish, and another part be taken for it.
+			if err := store.CheckName(args[0], args[1]); err != nil {
+				return err
+			}
 			c, err := client()
 			if err != nil {
 				return err
