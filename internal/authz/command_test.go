@@ -180,6 +180,19 @@ tests:
 	}
 }
 
+// TestSimulateAnonymous: "anonymous" is a caller without credentials,
+// allowed only by a resource policy naming everyone.
+func TestSimulateAnonymous(t *testing.T) {
+	const head = `{"principal": "anonymous", "action": "http:GET", "resource": "arn:zt:gateway::111122223333:route/app/x",
+  "resourcePolicy": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": `
+	for principal, want := range map[string]string{`"*"`: `"allowed"`, `{"AWS": "111122223333"}`: `"implicitDeny"`} {
+		out, _, code := run(t, head+principal+`, "Action": "http:GET", "Resource": "*"}]}}`, "simulate", "--request", "-")
+		if code != 0 || !strings.Contains(out, `"decision": `+want) {
+			t.Errorf("anonymous, resource policy naming %s: exit %d\n%s", principal, code, out)
+		}
+	}
+}
+
 // TestSimulateContextKeys: keys that differ only in case, a key given
 // twice and a null value are refused, not decided one way or another.
 func TestSimulateContextKeys(t *testing.T) {

@@ -81,6 +81,10 @@ func (c *SimContext) UnmarshalJSON(data []byte) error {
 	return nil
 }
 
+// anonymousCaller is how a request document names a caller without
+// credentials.
+const anonymousCaller = "anonymous"
+
 // SimResult is the answer of "ztgate policy simulate".
 type SimResult struct {
 	Decision          string         `json:"decision"`
@@ -118,7 +122,7 @@ func ParseSimRequest(data []byte) (*SimRequest, error) {
 	}
 	switch {
 	case r.Principal == "":
-		return nil, invalid(`"principal" is required (an ARN, a service principal or a SPIFFE ID)`)
+		return nil, invalid(`"principal" is required (an ARN, a service principal, a SPIFFE ID, or "anonymous")`)
 	case r.Action == "":
 		return nil, invalid(`"action" is required`)
 	case r.Resource == "":
@@ -221,7 +225,11 @@ func (sr *SimRequest) Build(now time.Time) (*Request, *Policies, error) {
 		}
 		ctx.Set(k, keys.List(l))
 	}
-	p := ParsePrincipal(sr.Principal)
+	principal := sr.Principal
+	if principal == anonymousCaller {
+		principal = "" // a caller without credentials
+	}
+	p := ParsePrincipal(principal)
 	ctx.SetDefaults(p, now)
 	return &Request{Principal: p, Action: sr.Action, Resource: sr.Resource, ResourceAccount: sr.ResourceAccount, Context: ctx}, &ps, nil
 }
