@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/control"
 	"github.com/ztgate/ztgate/internal/pki"
 	"github.com/ztgate/ztgate/internal/store"
 )
@@ -102,11 +102,7 @@ func (s *Server) controlFail(w http.ResponseWriter, op string, err error) {
 	controlError(w, status, msg)
 }
 
-func controlError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+func controlError(w http.ResponseWriter, status int, msg string) { control.WriteError(w, status, msg) }
 
 // controlDecode reads a request body of the control API strictly.
 func controlDecode(w http.ResponseWriter, r *http.Request, v any, what string) bool {

@@ -84,7 +84,11 @@ problems, 2 when a file cannot be read.`,
 					code = exitInput
 					continue
 				}
-				doc, errs := policy.CheckEvaluable(data, k)
+				doc, errs := policy.Check(data, k)
+				var warns policy.Errors
+				if len(errs) == 0 {
+					errs, warns = policy.Assess(doc)
+				}
 				report := func(prefix string, es policy.Errors) {
 					for _, e := range es {
 						// AWS's wording first; what exactly is wrong after it.
@@ -97,7 +101,7 @@ problems, 2 when a file cannot be read.`,
 				}
 				report("", errs)
 				if len(errs) == 0 {
-					report("warning: ", policy.NeverMatching(doc))
+					report("warning: ", warns)
 				}
 				if len(errs) > 0 && code == 0 {
 					code = exitProblems

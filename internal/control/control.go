@@ -149,6 +149,12 @@ func (h *handler) fail(w http.ResponseWriter, err error) {
 	writeJSON(w, code, errorJSON{err.Error()})
 }
 
+// WriteError answers a control request with an error in the shape Client
+// reads: every handler on the control socket refuses so.
+func WriteError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, errorJSON{msg})
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

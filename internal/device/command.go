@@ -193,25 +193,23 @@ from ` + EnvToken + `; it is used once and is worthless afterwards.`,
 			if err != nil {
 				return err
 			}
-			files := []struct {
-				name string
-				data []byte
-			}{
-				{KeyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})},
-				{CertFile, certs.Bytes()},
-				{StateFile, append(state, '\n')},
+			files := map[string][]byte{
+				KeyFile:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+				CertFile:  certs.Bytes(),
+				StateFile: append(state, '\n'),
 			}
-			if caFile != "" {
-				files = append(files, struct {
-					name string
-					data []byte
-				}{ServerCAFile, roots})
+			if roots != nil {
+				files[ServerCAFile] = roots
 			} else if err := os.Remove(filepath.Join(out, ServerCAFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			for _, f := range files {
-				if err := datadir.WriteFile(filepath.Join(out, f.name), f.data, 0o600); err != nil {
-					return err
+			// The key first, the state last: a directory cut short holds
+			// no state naming a key it lacks.
+			for _, name := range []string{KeyFile, CertFile, ServerCAFile, StateFile} {
+				if data, ok := files[name]; ok {
+					if err := datadir.WriteFile(filepath.Join(out, name), data, 0o600); err != nil {
+						return err
+					}
 				}
 			}
 			// A key a renewal of the device enrolled before was making is

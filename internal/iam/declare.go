@@ -151,10 +151,7 @@ func (dir *Directory) Declare(ctx context.Context, d Declaration) (changed int, 
 		// not exist; the configuration may name one made later through
 		// the API (or the bootstrap administrator), so it is only told.
 		for _, r := range d.Roles {
-			// A plain reader: the configuration's whole transaction is
-			// one, and writing the serial record at every start would
-			// only add revisions.
-			if err := dir.checkTrusted(ctx, readerOnly{tx}, r.TrustPolicy, r.Name); errors.Is(err, ErrMalformedPolicy) {
+			if err := dir.checkTrusted(ctx, tx, r.TrustPolicy, r.Name); errors.Is(err, ErrMalformedPolicy) {
 				dir.log.Warn("a declared role's trust policy names a principal that does not exist (yet)", "role", r.Name, "err", err)
 			} else if err != nil {
 				return err
@@ -194,10 +191,6 @@ func declaredRefs(d Declaration, refs func(Attachments) Attachments) []string {
 	}
 	return out
 }
-
-// readerOnly hides a transaction's writes from a check that would
-// otherwise order itself by writing (serialize).
-type readerOnly struct{ store.Reader }
 
 func putAny(ctx context.Context, tx store.Tx, kind, key string, v any) error {
 	b, err := json.Marshal(v)

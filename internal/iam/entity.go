@@ -563,6 +563,9 @@ func (d *Directory) AddRole(ctx context.Context, r Role) (Role, error) {
 	}
 	nr.Boundary = r.Boundary
 	_, err = d.update(ctx, func(tx store.Tx) error {
+		if err := serialize(ctx, tx); err != nil {
+			return err
+		}
 		if err := d.checkTrusted(ctx, tx, nr.TrustPolicy, nr.Name); err != nil {
 			return err
 		}
@@ -645,6 +648,9 @@ func (d *Directory) UpdateAssumeRolePolicy(ctx context.Context, name, doc string
 		return err
 	}
 	_, err := modify(ctx, d, KindRole, "role", name, func(tx store.Tx, r *Role) error {
+		if err := serialize(ctx, tx); err != nil {
+			return err
+		}
 		if err := d.checkTrusted(ctx, tx, doc, r.Name); err != nil {
 			return err
 		}
@@ -658,12 +664,10 @@ func (d *Directory) UpdateAssumeRolePolicy(ctx context.Context, name, doc string
 // account that does not exist, as AWS does ("Invalid principal in
 // policy"): whoever later created one under that name would inherit the
 // trust. self names the role the policy is for, which may trust itself.
+//
+// A transaction writing the role calls serialize before it, so that the
+// principals it reads are not deleted meanwhile (see kindSerial).
 func (d *Directory) checkTrusted(ctx context.Context, r store.Reader, doc, self string) error {
-	if tx, ok := r.(store.Tx); ok {
-		if err := serialize(ctx, tx); err != nil {
-			return err
-		}
-	}
 	parsed, errs := policy.Check([]byte(doc), policy.Trust)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrMalformedPolicy, errs[0].Error())

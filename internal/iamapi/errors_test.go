@@ -227,24 +227,22 @@ func TestQueryGET(t *testing.T) {
 	if status, body := get(url, true); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
 		t.Errorf("signed GET: %d %s", status, body)
 	}
-	req, _ := http.NewRequest(http.MethodGet, url+"&X-Amz-Expires=300", nil)
-	empty := sha256.Sum256(nil)
-	presigned, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret},
-		req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now())
-	if err != nil {
-		t.Fatal(err)
+	presign := func(method string) string {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+"&X-Amz-Expires=300", nil)
+		empty := sha256.Sum256(nil)
+		u, _, err := v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret},
+			req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return u
 	}
-	if status, body := get(presigned, false); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
+	if status, body := get(presign(http.MethodGet), false); status != 200 || !strings.Contains(body, "<UserName>admin</UserName>") {
 		t.Errorf("presigned GET: %d %s", status, body)
 	}
 	// A URL presigned for POST (boto3's default) and sent with no body.
-	req, _ = http.NewRequest(http.MethodPost, url+"&X-Amz-Expires=300", nil)
-	presigned, _, err = v4.NewSigner().PresignHTTP(context.Background(), aws.Credentials{AccessKeyID: e.admin.id, SecretAccessKey: e.admin.secret},
-		req, hex.EncodeToString(empty[:]), "iam", "us-east-1", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Post(presigned, "", nil)
+	resp, err := http.Post(presign(http.MethodPost), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ztgate/ztgate/internal/audit"
+	"github.com/ztgate/ztgate/internal/control"
 )
 
 // The CA's administration API, served on the node's control socket (owner
@@ -253,8 +254,4 @@ func writeControlJSON(w http.ResponseWriter, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-func controlError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
+func controlError(w http.ResponseWriter, status int, msg string) { control.WriteError(w, status, msg) }

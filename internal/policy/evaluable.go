@@ -8,34 +8,23 @@ import (
 )
 
 // MsgUnevaluable is ztgate's message for a policy AWS accepts but ztgate
-// refuses to evaluate (see Evaluable); AWS has no wording for it.
+// refuses to evaluate (see Assess); AWS has no wording for it.
 const MsgUnevaluable = "The policy has a value ztgate cannot evaluate."
 
 // MsgNeverMatches is ztgate's warning for a condition AWS accepts and
-// evaluates as never matching (see NeverMatching).
+// evaluates as never matching (see Assess).
 const MsgNeverMatches = "The condition never matches."
 
-// Evaluable reports what Validate accepts, as AWS IAM does, but ztgate
-// refuses to evaluate: a malformed policy variable (${}, a default not in
-// single quotes). nil when there is nothing to report.
-func Evaluable(doc *Document) Errors {
-	errs, _ := evaluable(doc)
-	return errs
-}
-
-// NeverMatching reports the conditions of doc that never match: a value
-// the operator cannot read (a number, date, address, base64 or boolean
-// that is not one, a Null that is neither true nor false), or a key with
-// no values. AWS accepts such a policy and evaluates the condition as
-// false, so that an Allow it guards grants nothing and a Deny it guards
-// is silently void; ztgate evaluates it alike, and "policy validate"
-// warns of it.
-func NeverMatching(doc *Document) Errors {
-	_, warns := evaluable(doc)
-	return warns
-}
-
-func evaluable(doc *Document) (errs, warns Errors) {
+// Assess reports, of a document Validate accepts as AWS IAM does, what
+// ztgate refuses to evaluate (errs: a malformed policy variable, ${} or a
+// default not in single quotes), and the conditions that never match
+// (warns): a value the operator cannot read (a number, date, address,
+// base64 or boolean that is not one, a Null that is neither true nor
+// false), or a key with no values. AWS accepts those and evaluates the
+// condition as false, so that an Allow it guards grants nothing and a
+// Deny it guards is silently void; ztgate evaluates it alike, and "policy
+// validate" warns of it.
+func Assess(doc *Document) (errs, warns Errors) {
 	if doc == nil {
 		return nil, nil
 	}
@@ -102,12 +91,13 @@ func evaluable(doc *Document) (errs, warns Errors) {
 	return errs, warns
 }
 
-// CheckEvaluable is Check, then Evaluable when Check finds nothing: what
-// ztgate accepts to store and enforce.
+// CheckEvaluable is Check, then Assess's errors when Check finds nothing:
+// what ztgate accepts to store and enforce.
 func CheckEvaluable(data []byte, kind Kind) (*Document, Errors) {
 	doc, errs := Check(data, kind)
 	if len(errs) > 0 {
 		return doc, errs
 	}
-	return doc, Evaluable(doc)
+	errs, _ = Assess(doc)
+	return doc, errs
 }

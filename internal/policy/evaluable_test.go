@@ -32,7 +32,7 @@ func TestEvaluable(t *testing.T) {
 				t.Fatalf("Check: %v (the case needs a document AWS accepts)", errs)
 			}
 			d, errs := CheckEvaluable([]byte(doc), Identity)
-			warns := NeverMatching(d)
+			_, warns := Assess(d)
 			got, msg := errs, MsgUnevaluable
 			if tc.never {
 				got, msg = warns, MsgNeverMatches
@@ -56,7 +56,7 @@ func TestEvaluable(t *testing.T) {
 	doc := "{\"Version\": \"2012-10-17\", \"Statement\": {\"Effect\": \"Allow\", \"Action\": \"http:GET\", \"Resource\": \"*\",\n" +
 		"  \"Condition\": {\"IpAddress\": {\"aws:SourceIp\": [\n    \"10.0.0.0/8\",\n    \"10.0.0.0/33\"]}}}}"
 	d, _ := CheckEvaluable([]byte(doc), Identity)
-	if warns := NeverMatching(d); len(warns) != 1 || warns[0].Pos.Line != 4 || warns[0].Pos.Col != 5 {
+	if _, warns := Assess(d); len(warns) != 1 || warns[0].Pos.Line != 4 || warns[0].Pos.Col != 5 {
 		t.Errorf("warnings %v, want one at 4:5", warns)
 	}
 	// Policy version 2008-10-17 reads "${}" as text.
@@ -65,12 +65,13 @@ func TestEvaluable(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if errs := Evaluable(pd); len(errs) > 0 {
+	if errs, _ := Assess(pd); len(errs) > 0 {
 		t.Errorf("2008-10-17: %v", errs)
 	}
 	ok := head + `"Resource": "*", "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Null": {"zt:X": "false"}}}]}`
-	if d, errs := CheckEvaluable([]byte(ok), Identity); len(errs) > 0 || len(NeverMatching(d)) > 0 {
-		t.Errorf("a sound document: %v", errs)
+	d, errs = CheckEvaluable([]byte(ok), Identity)
+	if _, warns := Assess(d); len(errs) > 0 || len(warns) > 0 {
+		t.Errorf("a sound document: %v %v", errs, warns)
 	}
 }
 

@@ -153,11 +153,7 @@ type bootstrapAdminJSON struct {
 // that exists: an administrator's keys are made once, and an existing
 // user's powers are not raised behind the IAM API's back.
 func (n *node) bootstrapAdminHandler(w http.ResponseWriter, r *http.Request) {
-	fail := func(status int, msg string) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": msg})
-	}
+	fail := func(status int, msg string) { control.WriteError(w, status, msg) }
 	var req bootstrapAdminJSON
 	if err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&req); err != nil {
 		fail(http.StatusBadRequest, "body: not the JSON of a bootstrap request")

@@ -8,7 +8,6 @@ package usage
 import (
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -65,12 +64,7 @@ func Enforce(root *cobra.Command) {
 func Report(w interface{ Write([]byte) (int, error) }, err error) int {
 	var ue *Error
 	if !errors.As(err, &ue) {
-		// cobra's own: an unknown command at the root.
-		if err == nil || !strings.HasPrefix(err.Error(), "unknown command ") {
-			return 0
-		}
-		fmt.Fprintf(w, "ztgate: %v\n", err)
-		return ExitCode
+		return 0
 	}
 	fmt.Fprintf(w, "ztgate: %v\nRun '%s --help' for usage.\n", ue.Err, ue.Cmd.CommandPath())
 	return ExitCode

@@ -334,6 +334,16 @@ func startServer(t testing.TB, iss Issuer, clock *fakeClock, entries []Entry, op
 // selfEntry is a registration entry for the test process itself.
 var selfEntry = Entry{ID: "self", SPIFFEID: "spiffe://example.org/self", Selectors: []string{"unix:uid:0"}}
 
+// startSelf starts a server with a test CA and the one entry selfEntry,
+// and returns its fake clock, the CA, the harness and a test context.
+func startSelf(t testing.TB) (*fakeClock, *testCA, *harness, context.Context) {
+	t.Helper()
+	clock := newFakeClock()
+	ca := newTestCA(t, clock)
+	h := startServer(t, ca, clock, []Entry{selfEntry})
+	return clock, ca, h, testCtx(t)
+}
+
 // client opens a Workload API client to h, closed when the test ends.
 func (h *harness) client(ctx context.Context) *workloadapi.Client {
 	h.t.Helper()

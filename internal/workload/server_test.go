@@ -294,10 +294,7 @@ func (w *bundleWatcher) OnX509BundlesUpdate(s *x509bundle.Set) {
 func (w *bundleWatcher) OnX509BundlesWatchError(error) {}
 
 func TestBundleStreamDeliversUpdates(t *testing.T) {
-	clock := newFakeClock()
-	ca := newTestCA(t, clock)
-	h := startServer(t, ca, clock, []Entry{selfEntry})
-	ctx := testCtx(t)
+	clock, ca, h, ctx := startSelf(t)
 	client := h.client(ctx)
 	bw := &bundleWatcher{updates: make(chan []*x509.Certificate, 8)}
 	go client.WatchX509Bundles(ctx, bw)
@@ -342,10 +339,7 @@ func TestBundleStreamDeliversUpdates(t *testing.T) {
 }
 
 func TestIssuerOutageKeepsSVIDAndRecovers(t *testing.T) {
-	clock := newFakeClock()
-	ca := newTestCA(t, clock)
-	h := startServer(t, ca, clock, []Entry{selfEntry})
-	ctx := testCtx(t)
+	clock, ca, h, ctx := startSelf(t)
 	orig, err := workloadapi.FetchX509SVID(ctx, h.addr())
 	if err != nil {
 		t.Fatal(err)
@@ -392,10 +386,7 @@ func TestIssuerOutageKeepsSVIDAndRecovers(t *testing.T) {
 // reach is not handed out: a fetch fails with Unavailable, an open stream
 // ends with it, and the next renewal serves again.
 func TestExpiredSVIDNotServed(t *testing.T) {
-	clock := newFakeClock()
-	ca := newTestCA(t, clock)
-	h := startServer(t, ca, clock, []Entry{selfEntry})
-	ctx := testCtx(t)
+	clock, ca, h, ctx := startSelf(t)
 	orig, err := workloadapi.FetchX509SVID(ctx, h.addr())
 	if err != nil {
 		t.Fatal(err)
